@@ -1,0 +1,47 @@
+"""graphc: an ahead-of-time compiler for PyTorch-style training code.
+
+Write a model as in PyTorch (only the import changes); run it eagerly with PyTorch's
+semantics, or compile the whole training step to native code with ``graphc.compile``.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .ir import dtypes as _dtypes
+from .ir.dtypes import DType
+from .ir.dtypes import bool_ as bool  # noqa: A001  (torch.bool)
+from .ir.dtypes import float32, float64, int32, int64
+from .ir.errors import (
+    AutogradError,
+    CompileError,
+    DeviceError,
+    DTypeError,
+    ExportError,
+    GraphcError,
+    IRError,
+    ShapeError,
+    TraceError,
+)
+from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .device import device
+from .tensor import Size, Tensor
+from . import autograd
+from . import _tensor_methods  # noqa: F401  (attaches the Tensor methods)
+from .factories import *  # noqa: F401,F403
+from .random import *  # noqa: F401,F403
+from . import indexing  # noqa: F401  (attaches __getitem__ / __setitem__)
+from .functions import *  # noqa: F401,F403  (graphc.exp, graphc.cat, ... as torch.*)
+
+float = float32  # noqa: A001  (torch.float)
+double = float64
+long = int64
+int = int32  # noqa: A001  (torch.int)
+dtype = DType
+
+__all__ = [
+    "Tensor", "Size", "DType", "dtype", "float32", "float64", "int32", "int64", "bool", "float", "double",
+    "long", "int", "device", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "autograd",
+    "GraphcError", "ShapeError", "DTypeError", "TraceError", "CompileError", "ExportError", "IRError",
+    "AutogradError", "DeviceError",
+]

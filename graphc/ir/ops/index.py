@@ -1,0 +1,1 @@
+"""Ops: index (being written)."""

@@ -1,0 +1,1 @@
+"""Ops: movement (being written)."""

@@ -1,0 +1,1 @@
+"""Ops: random (being written)."""

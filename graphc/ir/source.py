@@ -1,0 +1,43 @@
+"""Where in the user's code something happened.
+
+Every node and every error names the user's own line (``model.py:12``), never a line inside
+graphc. ``user_location()`` walks the Python stack outwards and returns the first frame that
+does not belong to graphc itself.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# The three source folders of the distribution (graphc/, passes/, runtime/), whether installed
+# under site-packages or used from a checkout.
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_INTERNAL_DIRS = tuple(
+    os.path.join(os.path.dirname(_PACKAGE_ROOT), d) + os.sep for d in ("graphc", "passes", "runtime")
+) + (_PACKAGE_ROOT + os.sep,)
+
+
+def _is_internal(filename: str) -> bool:
+    path = os.path.abspath(filename)
+    return path.startswith(_INTERNAL_DIRS) or filename.startswith("<frozen ")
+
+
+def display_path(filename: str) -> str:
+    """A short, stable spelling of a file name: relative to the working directory when inside it."""
+    try:
+        rel = os.path.relpath(filename)
+    except ValueError:  # another drive on Windows
+        return filename
+    return filename if rel.startswith("..") else rel
+
+
+def user_location(skip_internal: bool = True) -> str | None:
+    """Return ``"file:line"`` of the innermost stack frame that is user code, or None."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not (skip_internal and _is_internal(filename)):
+            return f"{display_path(filename)}:{frame.f_lineno}"
+        frame = frame.f_back
+    return None

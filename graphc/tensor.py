@@ -1,0 +1,320 @@
+"""graphc.Tensor: an n-dimensional array with PyTorch's API and autograd semantics.
+
+Eagerly, a tensor owns a numpy array (``from_numpy`` shares it). Every operation goes through
+``graphc._dispatch.apply``; the methods below are thin spellings of ops. The wider method set
+(reductions, shape functions, indexing, in-place variants) is attached in
+``graphc._tensor_methods``.
+
+    >>> import graphc
+    >>> x = graphc.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> y = (x * x).sum()
+    >>> y.backward()
+    >>> x.grad
+    tensor([2., 4., 6.])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.ir import TensorType
+from graphc.ir import dtypes as D
+from graphc.ir.errors import AutogradError, GraphcTypeError, GraphcValueError
+
+from . import _dispatch
+from .autograd import VersionCounter, run_backward
+
+
+class Tensor:
+    """A tensor. Construct with the factories (``graphc.tensor``, ``graphc.zeros``, ...)."""
+
+    __array_priority__ = 1000  # numpy scalars defer to our reflected operators
+
+    def __init__(self, data=None, *, dtype=None, requires_grad: bool = False):
+        # PyTorch's legacy constructor: graphc.Tensor([1, 2]) is a float32 tensor
+        array = np.asarray([] if data is None else data, dtype=(D.as_dtype(dtype) if dtype else D.float32).np)
+        self._init(array, requires_grad)
+
+    def _init(self, array: np.ndarray, requires_grad: bool = False) -> None:
+        self._data = array
+        self._version = VersionCounter()
+        self._base = None
+        self.grad = None
+        self.grad_fn = None
+        self._requires_grad = False
+        self._retains_grad = False
+        if requires_grad:
+            self.requires_grad = True
+
+    @classmethod
+    def _wrap(cls, array: np.ndarray, requires_grad: bool = False) -> Tensor:
+        """A tensor around ``array`` (no copy). The array's dtype must be one of graphc's."""
+        t = cls.__new__(cls)
+        Tensor._init(t, array, requires_grad)
+        return t
+
+    # ------------------------------------------------------------------ metadata
+    @property
+    def dtype(self) -> D.DType:
+        return D.from_numpy(self._data.dtype)
+
+    @property
+    def shape(self) -> Size:
+        return Size(self._data.shape)
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    def numel(self) -> int:
+        return int(self._data.size)
+
+    def nelement(self) -> int:
+        return int(self._data.size)
+
+    def size(self, dim: int | None = None):
+        if dim is None:
+            return self.shape
+        return self.shape[_check_dim(dim, self.ndim)]
+
+    def element_size(self) -> int:
+        return self._data.itemsize
+
+    @property
+    def device(self):
+        from .device import cpu
+
+        return cpu
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    def _type(self) -> TensorType:
+        return TensorType(self.dtype, self._data.shape)
+
+    def is_floating_point(self) -> bool:
+        return self.dtype.is_floating_point
+
+    # ------------------------------------------------------------------ autograd
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        value = bool(value)
+        if self.grad_fn is not None and not value:
+            raise AutogradError("you can only change requires_grad flags of leaf variables.",
+                                fix="use .detach() to get a tensor that does not require grad")
+        if value and not self.dtype.is_floating_point:
+            raise AutogradError("only Tensors of floating point dtype can require gradients",
+                                fix="create the tensor with dtype=graphc.float32")
+        self._requires_grad = value
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    def retain_grad(self) -> None:
+        if not self.requires_grad:
+            raise AutogradError("can't retain_grad on Tensor that has requires_grad=False")
+        if self.grad_fn is not None:
+            import weakref
+
+            self.grad_fn.retain = weakref.ref(self)
+        self._retains_grad = True
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad and self.grad_fn is not None
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
+        """Accumulate the gradient of this tensor into the ``.grad`` of every leaf it depends on."""
+        if create_graph:
+            raise GraphcTypeError("create_graph=True (higher-order gradients) is not supported by graphc",
+                                  fix="compute higher-order derivatives analytically, or use PyTorch for them")
+        if inputs is not None and isinstance(inputs, Tensor):
+            inputs = [inputs]
+        run_backward([self], [gradient], bool(retain_graph), inputs)
+
+    def detach(self) -> Tensor:
+        """A tensor sharing this one's memory (and version counter) with no autograd history."""
+        t = Tensor._wrap(self._data)
+        t._version = self._version
+        t._base = self if self._base is None else self._base
+        return t
+
+    def detach_(self) -> Tensor:
+        self.grad_fn = None
+        self._requires_grad = False
+        return self
+
+    # ------------------------------------------------------------------ conversion
+    def numpy(self, force: bool = False) -> np.ndarray:
+        if self.requires_grad and not force:
+            raise AutogradError("Can't call numpy() on Tensor that requires grad.", fix="use tensor.detach().numpy() instead")
+        return self._data
+
+    def item(self):
+        if self._data.size != 1:
+            raise GraphcValueError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar",
+                                   fix="index one element first, or reduce with .sum() / .mean()")
+        return self._data.reshape(()).item()
+
+    def tolist(self):
+        return self._data.tolist()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise GraphcValueError(f"Boolean value of Tensor with more than one value is ambiguous",
+                                   fix="use .any() or .all()")
+        return bool(self._data.reshape(()).item())
+
+    def __index__(self) -> int:
+        if self.dtype.is_floating_point or self._data.size != 1:
+            raise GraphcTypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise GraphcTypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __array__(self, dtype=None, copy=None):
+        return self._data if dtype is None else self._data.astype(dtype)
+
+    def __repr__(self) -> str:
+        return _format(self)
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    # ------------------------------------------------------------------ arithmetic
+    def __add__(self, other):
+        return _dispatch.binary("add", self, other)
+
+    def __radd__(self, other):
+        return _dispatch.binary("add", other, self)
+
+    def __sub__(self, other):
+        return _dispatch.binary("sub", self, other)
+
+    def __rsub__(self, other):
+        return _dispatch.binary("sub", other, self)
+
+    def __mul__(self, other):
+        return _dispatch.binary("mul", self, other)
+
+    def __rmul__(self, other):
+        return _dispatch.binary("mul", other, self)
+
+    def __truediv__(self, other):
+        return true_divide(self, other)
+
+    def __rtruediv__(self, other):
+        return true_divide(other, self)
+
+    def __neg__(self):
+        return _dispatch.apply("neg", self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _dispatch.apply("abs", self)
+
+    def __pow__(self, other):
+        return _dispatch.binary("pow", self, other)
+
+    def __rpow__(self, other):
+        return _dispatch.binary("pow", other, self)
+
+    def __eq__(self, other):
+        return _dispatch.binary("eq", self, other)
+
+    def __ne__(self, other):
+        return _dispatch.binary("ne", self, other)
+
+    def __lt__(self, other):
+        return _dispatch.binary("lt", self, other)
+
+    def __le__(self, other):
+        return _dispatch.binary("le", self, other)
+
+    def __gt__(self, other):
+        return _dispatch.binary("gt", self, other)
+
+    def __ge__(self, other):
+        return _dispatch.binary("ge", self, other)
+
+    def __iadd__(self, other):
+        return _dispatch.apply_inplace(self, "add", _dispatch.cast(_dispatch.operand(other), self.dtype) if not isinstance(other, Tensor) else other)
+
+    def __isub__(self, other):
+        return _dispatch.apply_inplace(self, "sub", _dispatch.cast(_dispatch.operand(other), self.dtype) if not isinstance(other, Tensor) else other)
+
+    def __imul__(self, other):
+        return _dispatch.apply_inplace(self, "mul", _dispatch.cast(_dispatch.operand(other), self.dtype) if not isinstance(other, Tensor) else other)
+
+    def __itruediv__(self, other):
+        return _dispatch.apply_inplace(self, "div", _dispatch.cast(_dispatch.operand(other), self.dtype) if not isinstance(other, Tensor) else other)
+
+
+def true_divide(a, b):
+    """``a / b``: integers divide as floats (PyTorch's true division)."""
+    (a, b), dtype = _dispatch.promote(a, b)
+    if not dtype.is_floating_point:
+        a, b = _dispatch.cast(a, D.float32), _dispatch.cast(b, D.float32)
+    return _dispatch.apply("div", a, b)
+
+
+class Size(tuple):
+    """``tensor.shape``: a tuple of ints, printed as PyTorch prints it."""
+
+    def numel(self) -> int:
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+    def __repr__(self) -> str:
+        return f"graphc.Size({list(self)})"
+
+
+def _check_dim(dim: int, ndim: int) -> int:
+    from graphc.ir.errors import GraphcIndexError
+
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise GraphcIndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+    return dim % n
+
+
+def _format(t: Tensor) -> str:
+    data = t._data
+    if data.dtype.kind == "f":
+        body = np.array2string(data, separator=", ", precision=4, suppress_small=False, prefix="tensor(")
+    else:
+        body = np.array2string(data, separator=", ", prefix="tensor(")
+    extras = []
+    if t.dtype not in (D.float32, D.int64, D.bool_):
+        extras.append(f"dtype=graphc.{t.dtype.name}")
+    if t.grad_fn is not None:
+        extras.append(f"grad_fn=<{t.grad_fn.name()}>")
+    elif t.requires_grad:
+        extras.append("requires_grad=True")
+    return "tensor(" + body + "".join(", " + e for e in extras) + ")"

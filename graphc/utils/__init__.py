@@ -1,0 +1,1 @@
+"""graphc.utils (being written)."""

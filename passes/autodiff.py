@@ -1,0 +1,78 @@
+"""Reverse-mode autodiff: append the backward graph of a forward graph.
+
+The idea is micrograd's: walk the nodes in reverse topological order, apply each op's VJP rule
+(``graphc.passes.vjp``) to the gradient of its output, and sum the gradients of values used
+more than once. Only nodes on a path from a wanted leaf to a root are differentiated, so frozen
+parameters and label pipelines cost nothing.
+
+Eager ``loss.backward()`` and compiled training steps both use :func:`append_backward`.
+"""
+
+from __future__ import annotations
+
+from graphc.ir import Graph, Node
+from graphc.ir.errors import AutogradError
+
+from .vjp import VJP_RULES, GradBuilder
+
+
+def _differentiable(node: Node) -> bool:
+    return node.type is not None and node.type.dtype.is_floating_point
+
+
+def needed_nodes(graph: Graph, roots: list[Node], wrt: list[Node]) -> set[Node]:
+    """Nodes that depend on some ``wrt`` node and on which some root depends."""
+    forward = set(wrt)
+    for node in graph.nodes:
+        if _differentiable(node) and any(x in forward for x in node.inputs):
+            forward.add(node)
+    needed: set[Node] = set()
+    stack = [r for r in roots if r in forward]
+    while stack:
+        n = stack.pop()
+        if n in needed:
+            continue
+        needed.add(n)
+        stack.extend(x for x in n.inputs if x in forward and x not in needed)
+    return needed
+
+
+def append_backward(graph: Graph, roots: list[Node], root_grads: list[Node], wrt: list[Node]) -> list[Node | None]:
+    """Append to ``graph`` the nodes computing d(roots . root_grads)/d(wrt).
+
+    Returns one gradient node per ``wrt`` node, or None where no root depends on it.
+    """
+    needed = needed_nodes(graph, roots, wrt)
+    grads: dict[Node, Node] = {}
+    builder = GradBuilder(graph)
+
+    def accumulate(node: Node, g: Node) -> None:
+        if g.shape != node.shape or g.dtype is not node.dtype:
+            raise AutogradError(f"internal: gradient {g.type} for %{node.name}:{node.type} (op {node.op})")
+        if node in grads:
+            builder.loc = node.loc
+            grads[node] = builder.add("add", grads[node], g)
+        else:
+            grads[node] = g
+
+    for root, g in zip(roots, root_grads):
+        if root in needed:
+            accumulate(root, g)
+
+    forward = [n for n in graph.nodes if n in needed]
+    for node in reversed(forward):
+        grad = grads.get(node)
+        if grad is None:
+            continue
+        rule = VJP_RULES.get(node.op)
+        if rule is None:
+            raise AutogradError(f"op {node.op!r} has no gradient rule, but a gradient flows through it"
+                                f" (at {node.loc or 'an unknown line'})",
+                                fix="detach() its input, or add a rule with graphc.passes.vjp.vjp", loc=node.loc)
+        needs = tuple(x in needed for x in node.inputs)
+        builder.loc = node.loc
+        in_grads = rule(builder, node, grad, needs)
+        for x, need, g in zip(node.inputs, needs, in_grads):
+            if need and g is not None:
+                accumulate(x, g)
+    return [grads.get(w) for w in wrt]

@@ -1,0 +1,1 @@
+"""VJP rules: index (being written)."""

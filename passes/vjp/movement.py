@@ -1,0 +1,1 @@
+"""VJP rules: movement (being written)."""

@@ -1,0 +1,1 @@
+"""VJP rules: nn (being written)."""

@@ -1,0 +1,1 @@
+"""VJP rules: random (being written)."""
