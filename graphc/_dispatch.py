@@ -107,6 +107,8 @@ def operand(x):
 
     if isinstance(x, Tensor):
         return x
+    if tracer is not None and hasattr(x, "getter") and isinstance(x, float):
+        return tracer.hyper_tensor(x)  # an optimizer hyperparameter: a hyper placeholder
     if isinstance(x, (bool, int, float, np.number, np.bool_)):
         dtype = D.scalar_dtype(x)
         return Tensor._wrap(np.asarray(x, dtype=dtype.np))
@@ -130,7 +132,7 @@ def promote(*xs):
             converted.append(x)
         else:
             t = operand(x)
-            scalars.append(t.dtype)
+            (scalars if t._tnode is None else zero_dim).append(t.dtype)
             converted.append(t)
     dtype = D.result_type(tensors, zero_dim, scalars)
     return [t if t.dtype is dtype else cast(t, dtype) for t in converted], dtype

@@ -15,20 +15,29 @@ Eagerly, a tensor owns a numpy array (``from_numpy`` shares it). Every operation
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from graphc.ir import TensorType
 from graphc.ir import dtypes as D
-from graphc.ir.errors import AutogradError, GraphcTypeError, GraphcValueError
+from graphc.ir.errors import AutogradError, DTypeError, GraphcTypeError, GraphcValueError, ShapeError, TraceError
 
 from . import _dispatch
 from .autograd import VersionCounter, run_backward
+
+
+_serial = itertools.count()
 
 
 class Tensor:
     """A tensor. Construct with the factories (``graphc.tensor``, ``graphc.zeros``, ...)."""
 
     __array_priority__ = 1000  # numpy scalars defer to our reflected operators
+    _tnode = None  # the graph node of a symbolic tensor (while graphc.compile traces)
+    _view_of = None  # (base, version) of a symbolic view
+    _is_param = False
+    _name_hint = None  # a name for graph dumps ("l1.weight"), set by nn.Module
 
     def __init__(self, data=None, *, dtype=None, requires_grad: bool = False):
         # PyTorch's legacy constructor: graphc.Tensor([1, 2]) is a float32 tensor
@@ -39,10 +48,11 @@ class Tensor:
         self._data = array
         self._version = VersionCounter()
         self._base = None
-        self.grad = None
+        self._grad = None
         self.grad_fn = None
         self._requires_grad = False
         self._retains_grad = False
+        self._serial = next(_serial)
         if requires_grad:
             self.requires_grad = True
 
@@ -101,6 +111,26 @@ class Tensor:
 
     # ------------------------------------------------------------------ autograd
     @property
+    def grad(self):
+        """The accumulated gradient (None until a backward reaches this leaf)."""
+        if _dispatch.tracer is not None:
+            _dispatch.tracer.note_grad(self, write=False)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise GraphcTypeError(f"assigned grad expected to be a Tensor or None but got {type(value).__name__}")
+            if tuple(value.shape) != tuple(self.shape):
+                raise ShapeError(f"assigned grad has data of a different size: {list(value.shape)} vs the tensor's {list(self.shape)}")
+            if value.dtype is not self.dtype:
+                raise DTypeError(f"assigned grad has data of a different type: {value.dtype.name} vs the tensor's {self.dtype.name}")
+        if _dispatch.tracer is not None:
+            _dispatch.tracer.note_grad(self, write=True)
+        self._grad = value
+
+    @property
     def requires_grad(self) -> bool:
         return self._requires_grad
 
@@ -143,10 +173,15 @@ class Tensor:
                                   fix="compute higher-order derivatives analytically, or use PyTorch for them")
         if inputs is not None and isinstance(inputs, Tensor):
             inputs = [inputs]
+        if _dispatch.tracer is not None:
+            _dispatch.tracer.backward([self], [gradient], bool(retain_graph), inputs)
+            return
         run_backward([self], [gradient], bool(retain_graph), inputs)
 
     def detach(self) -> Tensor:
         """A tensor sharing this one's memory (and version counter) with no autograd history."""
+        if _dispatch.tracer is not None:
+            return _dispatch.tracer.make_symbolic(_dispatch.tracer.node_of(self), False)
         t = Tensor._wrap(self._data)
         t._version = self._version
         t._base = self if self._base is None else self._base
@@ -158,33 +193,48 @@ class Tensor:
         return self
 
     # ------------------------------------------------------------------ conversion
+    def _no_value(self, what: str) -> None:
+        """Inside graphc.compile a traced tensor has no value yet: say so at the user's line."""
+        if self._tnode is not None:
+            raise TraceError(
+                f"{what} needs the value of a traced tensor, which only exists when the compiled code runs",
+                fix="keep the computation in tensor ops (use graphc.where instead of `if`, return the tensor "
+                    "and call .item() outside the compiled function)")
+
     def numpy(self, force: bool = False) -> np.ndarray:
+        self._no_value(".numpy()")
         if self.requires_grad and not force:
             raise AutogradError("Can't call numpy() on Tensor that requires grad.", fix="use tensor.detach().numpy() instead")
         return self._data
 
     def item(self):
+        self._no_value(".item()")
         if self._data.size != 1:
             raise GraphcValueError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar",
                                    fix="index one element first, or reduce with .sum() / .mean()")
         return self._data.reshape(()).item()
 
     def tolist(self):
+        self._no_value(".tolist()")
         return self._data.tolist()
 
     def __float__(self) -> float:
+        self._no_value("float()")
         return float(self.item())
 
     def __int__(self) -> int:
+        self._no_value("int()")
         return int(self.item())
 
     def __bool__(self) -> bool:
+        self._no_value("Python control flow on a tensor (`if`, `while`, `and`, `bool()`)")
         if self._data.size != 1:
             raise GraphcValueError(f"Boolean value of Tensor with more than one value is ambiguous",
                                    fix="use .any() or .all()")
         return bool(self._data.reshape(()).item())
 
     def __index__(self) -> int:
+        self._no_value("using a tensor as an index")
         if self.dtype.is_floating_point or self._data.size != 1:
             raise GraphcTypeError("only integer tensors of a single element can be converted to an index")
         return int(self.item())
@@ -195,9 +245,12 @@ class Tensor:
         return self._data.shape[0]
 
     def __array__(self, dtype=None, copy=None):
+        self._no_value("converting to a numpy array")
         return self._data if dtype is None else self._data.astype(dtype)
 
     def __repr__(self) -> str:
+        if self._tnode is not None:
+            return f"tensor(<traced %{self._tnode.name}:{self._tnode.type}>)"
         return _format(self)
 
     def __hash__(self) -> int:

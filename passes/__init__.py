@@ -1,4 +1,24 @@
 """graphc.passes: graph-to-graph passes (each its own module) and the pass manager.
 
-Imports graphc.ir only.
+Imports graphc.ir only. Importing the package registers the built-in passes.
 """
+
+from .manager import (
+    PASSES,
+    Instrument,
+    PassContext,
+    PassInfo,
+    Pipeline,
+    TimingInstrument,
+    VerifyInstrument,
+    get_pass,
+    register_pass,
+    run_pipeline,
+)
+from . import cse, dce, simplify  # noqa: E402,F401  (register the built-in passes)
+from .autodiff import append_backward  # noqa: E402
+
+__all__ = [
+    "PASSES", "Instrument", "PassContext", "PassInfo", "Pipeline", "TimingInstrument", "VerifyInstrument",
+    "get_pass", "register_pass", "run_pipeline", "append_backward",
+]

@@ -20,10 +20,16 @@ def _differentiable(node: Node) -> bool:
     return node.type is not None and node.type.dtype.is_floating_point
 
 
-def needed_nodes(graph: Graph, roots: list[Node], wrt: list[Node]) -> set[Node]:
-    """Nodes that depend on some ``wrt`` node and on which some root depends."""
+def needed_nodes(graph: Graph, roots: list[Node], wrt: list[Node], only: set[Node] | None = None) -> set[Node]:
+    """Nodes that depend on some ``wrt`` node and on which some root depends.
+
+    ``only``, when given, limits gradient flow to those nodes (a tracer passes the nodes whose
+    tensors require grad, so values computed under ``no_grad`` or detached stop it).
+    """
     forward = set(wrt)
     for node in graph.nodes:
+        if only is not None and node not in only:
+            continue
         if _differentiable(node) and any(x in forward for x in node.inputs):
             forward.add(node)
     needed: set[Node] = set()
@@ -37,12 +43,13 @@ def needed_nodes(graph: Graph, roots: list[Node], wrt: list[Node]) -> set[Node]:
     return needed
 
 
-def append_backward(graph: Graph, roots: list[Node], root_grads: list[Node], wrt: list[Node]) -> list[Node | None]:
+def append_backward(graph: Graph, roots: list[Node], root_grads: list[Node], wrt: list[Node],
+                    only: set[Node] | None = None) -> list[Node | None]:
     """Append to ``graph`` the nodes computing d(roots . root_grads)/d(wrt).
 
     Returns one gradient node per ``wrt`` node, or None where no root depends on it.
     """
-    needed = needed_nodes(graph, roots, wrt)
+    needed = needed_nodes(graph, roots, wrt, only)
     grads: dict[Node, Node] = {}
     builder = GradBuilder(graph)
 

@@ -145,8 +145,9 @@ class Graph:
             self.const_values[node] = value
         return node
 
-    def add(self, op: str, *inputs: Node, name: str | None = None, loc=None, type_=None, **attrs) -> Node:
-        """Append a node; its type comes from the op's shape rule (validated attributes)."""
+    def add(self, op: str, *inputs: Node, name: str | None = None, loc=None, type_=None, before: Node | None = None,
+            **attrs) -> Node:
+        """Append a node (or insert it ``before`` another); its type comes from the op's shape rule."""
         opdef = get_op(op)
         attrs = opdef.check_attrs(attrs)
         for x in inputs:
@@ -156,7 +157,10 @@ class Graph:
         node = Node(self, op, inputs, attrs, type_ or inferred, self._unique_name(name), loc)
         for x in inputs:
             x.users[node] = None
-        self.nodes.append(node)
+        if before is None:
+            self.nodes.append(node)
+        else:
+            self.nodes.insert(self.nodes.index(before), node)
         return node
 
     def assign(self, target: Node, value: Node, loc=None) -> Node:

@@ -1,0 +1,304 @@
+"""graphc.compile: trace a function (or module) once per signature, compile it, run it natively.
+
+    @graphc.compile
+    def train_step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+The first call traces ``train_step`` on symbolic tensors (see ``graphc._trace``): forward,
+``backward()`` (the autodiff pass on the trace) and ``opt.step()`` (its update rule as nodes
+reading ``hyper`` placeholders) become one graph. The pass pipeline optimises it and a backend
+compiles it; later calls with the same signature run the compiled code directly, binding the
+parameters' and optimizer state's own arrays (zero copy). What recompiles, and why, is logged
+on the ``graphc`` logger: a new input shape/dtype/requires_grad, a module switched between
+train and eval, a parameter whose storage or requires_grad changed, a changed param-group
+structure, or optimizer state that appeared (PyTorch creates momentum buffers at the first step).
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from graphc.ir.errors import GraphcTypeError, TraceError
+
+from . import _dispatch
+from . import tensor as _tensor_mod
+from ._trace import Tracer
+from .tensor import Tensor
+
+log = logging.getLogger("graphc")
+
+DEFAULT_PIPELINE = ("simplify", "cse", "dce")
+
+
+def compile(fn=None, *, backend: str = "reference", passes=None, name: str | None = None):
+    """Compile ``fn`` (a function or an ``nn.Module``); usable as ``@graphc.compile`` or ``@graphc.compile(...)``.
+
+    ``backend`` is "reference" (the numpy interpreter) or "llvm" once available; ``passes`` is a
+    list of pass names or a ``graphc.passes.Pipeline`` replacing the default pipeline.
+    """
+    if fn is None:
+        return lambda f: compile(f, backend=backend, passes=passes, name=name)
+    return CompiledFunction(fn, backend=backend, passes=passes, name=name)
+
+
+@dataclass
+class _Entry:
+    """One compiled version of the function, valid while its guards hold."""
+
+    executable: object
+    graph: object
+    bindings: list  # per placeholder: ("input", i) | ("bound", tensor) | ("hyper", getter) | ("const", array)
+    out_tree: object
+    bound_arrays: list = field(default_factory=list)  # (tensor, array) pairs that must not change
+    flags: list = field(default_factory=list)  # (description, callable, expected value)
+    grad_writes: list = field(default_factory=list)  # (leaf, placeholder index) for materialised grads
+
+    def check(self) -> str | None:
+        for t, array in self.bound_arrays:
+            if t._data is not array:
+                return f"the storage of a bound tensor {t._name_hint or ''} was replaced"
+        for what, read, expected in self.flags:
+            if read() != expected:
+                return what
+        return None
+
+    def __call__(self, args):
+        arrays = []
+        for kind, x in self.bindings:
+            if kind == "input":
+                arrays.append(np.ascontiguousarray(args[x]._data))
+            elif kind == "bound":
+                arrays.append(x._data)
+            elif kind == "hyper":
+                arrays.append(np.asarray(x(), np.float32))
+            else:
+                arrays.append(x)
+        outs = self.executable.run(arrays)
+        return _unflatten(self.out_tree, iter(Tensor._wrap(o) for o in outs))
+
+
+class CompiledFunction:
+    """The callable ``graphc.compile`` returns. ``.graphs()`` shows what was compiled."""
+
+    def __init__(self, fn, backend="reference", passes=None, name=None):
+        from . import nn
+
+        self.module = fn if isinstance(fn, getattr(nn, "Module", ())) else None
+        self.fn = fn
+        self.backend = backend
+        self.pipeline = list(passes) if passes is not None else list(DEFAULT_PIPELINE)
+        self.name = name or (type(fn).__name__ if self.module is not None else getattr(fn, "__name__", "fn"))
+        self._entries: dict[tuple, list[_Entry]] = {}
+        functools.update_wrapper(self, fn if self.module is None else type(fn).forward, updated=())
+
+    # ------------------------------------------------------------------ calling
+    def __call__(self, *args, **kwargs):
+        if kwargs:
+            raise GraphcTypeError("a compiled function takes positional arguments only",
+                                  fix="pass the arguments by position")
+        sig = tuple(_arg_signature(a) for a in args)
+        entries = self._entries.get(sig)
+        reason = "first call" if not self._entries else "new input shapes, dtypes or requires_grad"
+        if entries:
+            for entry in entries:
+                why = entry.check()
+                if why is None:
+                    return entry(args)
+                reason = why
+        entry = self._build(args, sig)
+        log.info("graphc: compiling %s (%s)", self.name, reason)
+        self._entries.setdefault(sig, []).append(entry)
+        return entry(args)
+
+    def graphs(self):
+        """The optimised graphs compiled so far (one per signature and guard set)."""
+        return [e.graph for es in self._entries.values() for e in es]
+
+    @property
+    def compile_count(self) -> int:
+        return sum(len(es) for es in self._entries.values())
+
+    # ------------------------------------------------------------------ tracing
+    def _build(self, args, sig) -> _Entry:
+        from graphc.ir import TensorType
+        from graphc.passes import run_pipeline
+        from graphc.runtime.backends import get_backend
+
+        tracer = Tracer(self.name, next(_tensor_mod._serial))
+        inputs = []
+        sym_args = []
+        for i, a in enumerate(args):
+            if isinstance(a, Tensor):
+                p = tracer.graph.placeholder(f"arg{i}", TensorType(a.dtype, a.shape), role="input")
+                inputs.append((p, i))
+                sym_args.append(tracer.make_symbolic(p, a.requires_grad))
+                if a.requires_grad:
+                    tracer.requires_grad.add(p)
+            else:
+                sym_args.append(a)
+        prev = _dispatch.tracer
+        _dispatch.tracer = tracer
+        try:
+            result = self.fn(*sym_args)
+            out_tree, out_tensors = _flatten(result)
+            outputs = [tracer.node_of(t) for t in out_tensors]
+            grad_writes = _materialize(tracer)
+        finally:
+            _dispatch.tracer = prev
+        graph = tracer.graph
+        graph.set_outputs(outputs)
+        del result, out_tensors, sym_args
+        _check_escapes(tracer)
+
+        graph = run_pipeline(graph, self.pipeline)
+        executable = get_backend(self.backend).compile(graph)
+        input_index = {p: i for p, i in inputs}
+        bindings = []
+        for p in graph.placeholders:
+            if p in input_index:
+                bindings.append(("input", input_index[p]))
+            elif p.role == "hyper":
+                key = tuple(int(k) if k.isdigit() else k for k in p.name.split("."))
+                bindings.append(("hyper", tracer.hypers[key][1]))
+            elif p in tracer.bound and p.role != "const":
+                bindings.append(("bound", tracer.bound[p]))
+            else:
+                bindings.append(("const", np.asarray(graph.const_values[p])))
+        entry = _Entry(executable, graph, bindings, out_tree, grad_writes=grad_writes)
+        entry.bound_arrays = [(x, x._data) for kind, x in bindings if kind == "bound"]
+        entry.flags = _guards(tracer, bindings)
+        return entry
+
+
+def _arg_signature(a):
+    if isinstance(a, Tensor):
+        return ("tensor", tuple(a.shape), a.dtype.name, a.requires_grad)
+    try:
+        hash(a)
+    except TypeError:
+        raise GraphcTypeError(f"a compiled function's arguments must be tensors or hashable constants, got {type(a).__name__}",
+                              fix="pass tensors, or bind other values with functools.partial before compiling") from None
+    return ("const", type(a).__name__, a)
+
+
+def _flatten(value):
+    """Split a return value into a structure and its tensors (tuples, lists, dicts, None, numbers)."""
+    tensors = []
+
+    def walk(v):
+        if isinstance(v, Tensor):
+            tensors.append(v)
+            return ("T",)
+        if isinstance(v, (tuple, list)):
+            return (type(v), [walk(x) for x in v])
+        if isinstance(v, dict):
+            return (dict, {k: walk(x) for k, x in v.items()})
+        return ("C", v)
+
+    return walk(value), tensors
+
+
+def _unflatten(tree, tensors):
+    tag = tree[0]
+    if tag == "T":
+        return next(tensors)
+    if tag == "C":
+        return tree[1]
+    if tag is dict:
+        return {k: _unflatten(v, tensors) for k, v in tree[1].items()}
+    return tag(_unflatten(v, tensors) for v in tree[1])
+
+
+def _materialize(tracer: Tracer):
+    """Give real storage to what the trace left symbolic in Python state, via assigns."""
+    graph = tracer.graph
+    for key, t in tracer.mutated.items():
+        graph.assign(tracer.captured[key], tracer.current[key])
+
+    def real_for(sym) -> Tensor:
+        real = Tensor._wrap(np.zeros(tuple(sym.shape), sym.dtype.np))
+        p = graph.placeholder("state", sym._tnode.type, role="state")
+        tracer.bound[p] = real
+        tracer.captured[id(real)] = p
+        graph.assign(p, sym._tnode)
+        return real
+
+    grad_writes = []
+    for p, t in list(tracer.bound.items()):
+        g = t.grad if isinstance(t, Tensor) else None
+        if g is not None and g._tnode is not None:
+            t.grad = real_for(g)
+            if t._name_hint:
+                t.grad._name_hint = t._name_hint + ".grad"
+            grad_writes.append(t)
+    for opt in tracer.optimizers.values():
+        for state in opt.state.values():
+            for k, v in list(state.items()):
+                if isinstance(v, Tensor) and v._tnode is not None:
+                    state[k] = real_for(v)
+    for m in tracer.modules.values():
+        for k, v in list(getattr(m, "_buffers", {}).items()):
+            if isinstance(v, Tensor) and v._tnode is not None:
+                m._buffers[k] = real_for(v)
+    return grad_writes
+
+
+def _check_escapes(tracer: Tracer) -> None:
+    """A symbolic tensor still referenced after the trace escaped into Python state: refuse it."""
+    gc.collect()
+    outputs = set(tracer.graph.outputs)
+    for ref in tracer.symbolic:
+        t = ref()
+        if t is not None and t._tnode not in outputs:
+            node = t._tnode
+            raise TraceError(
+                f"a tensor computed inside the compiled function (%{node.name}, made at {node.loc}) was stored "
+                "somewhere graphc cannot follow (a global, a list, an attribute)",
+                fix="return it from the compiled function instead", loc=node.loc)
+
+
+def _structure(value):
+    """What of an optimizer option decides the graph's structure: zero-ness of numbers, the rest by value."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return value == 0
+    if isinstance(value, (tuple, list)):
+        return tuple(_structure(v) for v in value)
+    return type(value).__name__
+
+
+def _guards(tracer: Tracer, bindings) -> list:
+    flags = []
+    for kind, t in bindings:
+        if kind == "bound":
+            flags.append((f"requires_grad of {t._name_hint or 'a bound tensor'} changed",
+                          functools.partial(getattr, t, "requires_grad"), t.requires_grad))
+    for m in tracer.modules.values():
+        flags.append((f"{type(m).__name__} switched between train() and eval()",
+                      functools.partial(getattr, m, "training"), m.training))
+    for opt in tracer.optimizers.values():
+        flags.append(("the optimizer's param groups or state changed",
+                      functools.partial(_optimizer_structure, opt), _optimizer_structure(opt)))
+    for t, was_none in tracer.grad_reads:
+        flags.append(("a parameter's .grad appeared or was cleared",
+                      functools.partial(lambda t: t.grad is None, t), was_none))
+    return flags
+
+
+def _optimizer_structure(opt):
+    groups = tuple(
+        (tuple(id(p) for p in g["params"]), tuple((k, _structure(v)) for k, v in g.items() if k != "params"))
+        for g in opt.param_groups
+    )
+    state = tuple((id(p), tuple(sorted(s))) for p, s in opt.state.items())
+    return groups, state

@@ -1,0 +1,149 @@
+"""The pass manager: named passes, pipelines, and instruments that watch every pass.
+
+A pass is a function ``(graph, ctx) -> graph`` registered by name::
+
+    from graphc.passes import register_pass
+
+    @register_pass("fold_double_neg")
+    def fold_double_neg(graph, ctx):
+        ...
+        return graph
+
+A :class:`Pipeline` is an ordered list of pass names that can be edited (insert before/after,
+disable, replace). :func:`run_pipeline` runs it under a :class:`PassContext`, whose instruments
+get ``run_before_pass`` / ``run_after_pass`` calls: timing, IR dumps and the verifier are
+instruments, and so is anything a researcher wants to measure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from graphc.ir import Graph
+from graphc.ir.errors import CompileError
+
+
+@dataclass
+class PassInfo:
+    name: str
+    fn: Callable[[Graph, PassContext], Graph]
+    doc: str = ""
+
+
+PASSES: dict[str, PassInfo] = {}
+
+
+def register_pass(name: str | None = None):
+    """Register a pass function under ``name`` (default: the function's name)."""
+
+    def register(fn):
+        key = name or fn.__name__
+        if key in PASSES and PASSES[key].fn is not fn:
+            raise CompileError(f"a pass named {key!r} is already registered", fix="choose another name")
+        PASSES[key] = PassInfo(key, fn, (fn.__doc__ or "").strip().split("\n")[0])
+        return fn
+
+    return register
+
+
+def get_pass(name: str) -> PassInfo:
+    try:
+        return PASSES[name]
+    except KeyError:
+        raise CompileError(f"no pass named {name!r}", fix=f"registered passes: {sorted(PASSES)}") from None
+
+
+class Instrument:
+    """Watches a pipeline. Override the hooks you need."""
+
+    def run_before_pass(self, name: str, graph: Graph, ctx: PassContext) -> None:
+        pass
+
+    def run_after_pass(self, name: str, graph: Graph, ctx: PassContext) -> None:
+        pass
+
+
+class TimingInstrument(Instrument):
+    """Records the wall time of each pass in ``self.times`` (name -> seconds)."""
+
+    def __init__(self):
+        self.times: dict[str, float] = {}
+        self._start = 0.0
+
+    def run_before_pass(self, name, graph, ctx):
+        self._start = time.perf_counter()
+
+    def run_after_pass(self, name, graph, ctx):
+        self.times[name] = self.times.get(name, 0.0) + time.perf_counter() - self._start
+
+
+class VerifyInstrument(Instrument):
+    """Runs the IR verifier after every pass, naming the pass that broke the graph."""
+
+    def run_after_pass(self, name, graph, ctx):
+        from graphc.ir.verifier import verify
+
+        try:
+            verify(graph)
+        except Exception as e:
+            raise CompileError(f"the graph is malformed after pass {name!r}: {e}") from e
+
+
+@dataclass
+class PassContext:
+    """Options and instruments for one pipeline run; passes may keep notes in ``info``."""
+
+    instruments: list[Instrument] = field(default_factory=list)
+    disabled: set[str] = field(default_factory=set)
+    info: dict = field(default_factory=dict)
+
+
+class Pipeline:
+    """An editable, ordered list of pass names."""
+
+    def __init__(self, names: Iterable[str]):
+        self.names = list(names)
+
+    def _index(self, name: str) -> int:
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise CompileError(f"pass {name!r} is not in the pipeline {self.names}") from None
+
+    def insert_before(self, anchor: str, name: str) -> Pipeline:
+        self.names.insert(self._index(anchor), name)
+        return self
+
+    def insert_after(self, anchor: str, name: str) -> Pipeline:
+        self.names.insert(self._index(anchor) + 1, name)
+        return self
+
+    def remove(self, name: str) -> Pipeline:
+        self.names.pop(self._index(name))
+        return self
+
+    def copy(self) -> Pipeline:
+        return Pipeline(self.names)
+
+    def __iter__(self):
+        return iter(self.names)
+
+    def __repr__(self) -> str:
+        return "Pipeline([" + ", ".join(repr(n) for n in self.names) + "])"
+
+
+def run_pipeline(graph: Graph, pipeline: Iterable[str], ctx: PassContext | None = None) -> Graph:
+    """Run the named passes in order, calling the context's instruments around each."""
+    ctx = ctx or PassContext()
+    for name in pipeline:
+        if name in ctx.disabled:
+            continue
+        info = get_pass(name)
+        for inst in ctx.instruments:
+            inst.run_before_pass(name, graph, ctx)
+        graph = info.fn(graph, ctx)
+        for inst in ctx.instruments:
+            inst.run_after_pass(name, graph, ctx)
+    return graph
