@@ -1,0 +1,275 @@
+"""Kernel IR -> LLVM IR (llvmlite.ir): one function per kernel, loops as counted blocks.
+
+Each kernel becomes ``internal void @name(ptr noalias %b0, ptr noalias %b1, ...)``, one pointer
+per buffer it touches; loop indices and accumulators live in allocas that LLVM's SROA turns into
+registers, so the O3 pipeline sees canonical loops it can vectorise for the host (AVX-512 here).
+Reductions use ``reassoc`` on their accumulating adds so they vectorise too.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+
+from graphc.ir.errors import CompileError
+
+from ..kernel_ir import AccInit, AccRef, AccUpdate, Call, Const, Kernel, Load, Loop, Store, Var
+
+F32, F64, I64, I32, I8, I1 = ir.FloatType(), ir.DoubleType(), ir.IntType(64), ir.IntType(32), ir.IntType(8), ir.IntType(1)
+PTR = ir.PointerType()
+REG = {"f32": F32, "f64": F64, "i64": I64, "i32": I32, "bool": I1}
+MEM = {"f32": F32, "f64": F64, "i64": I64, "i32": I32, "bool": I8}
+
+_FCMP = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+_LIBM = {"tanh": "tanh", "erf": "erf"}  # no LLVM intrinsic: call libm (tanhf / tanh)
+_INTRINSIC = {"exp": "llvm.exp", "log": "llvm.log", "sqrt": "llvm.sqrt", "sin": "llvm.sin", "cos": "llvm.cos",
+              "abs": "llvm.fabs", "pow": "llvm.pow", "maximum": "llvm.maximum", "minimum": "llvm.minimum",
+              "floor": "llvm.floor"}
+
+
+class KernelEmitter:
+    """Emits kernels into one llvmlite module."""
+
+    def __init__(self, module: ir.Module):
+        self.module = module
+
+    def _intrinsic(self, name: str, ty, nargs: int):
+        suffix = ".f32" if ty == F32 else ".f64"
+        full = name + suffix
+        fn = self.module.globals.get(full)
+        if fn is None:
+            fn = ir.Function(self.module, ir.FunctionType(ty, [ty] * nargs), name=full)
+        return fn
+
+    def _libm(self, name: str, ty):
+        full = name + ("f" if ty == F32 else "")
+        fn = self.module.globals.get(full)
+        if fn is None:
+            fn = ir.Function(self.module, ir.FunctionType(ty, [ty]), name=full)
+        return fn
+
+    def emit(self, kernel: Kernel) -> ir.Function:
+        fnty = ir.FunctionType(ir.VoidType(), [PTR] * len(kernel.buffers))
+        fn = ir.Function(self.module, fnty, name=kernel.name)
+        fn.linkage = "internal"
+        for arg, name in zip(fn.args, kernel.buffers):
+            arg.name = name.replace("%", "")
+            arg.add_attribute("noalias")
+        self.fn = fn
+        self.bufs = dict(zip(kernel.buffers, fn.args))
+        self.entry = fn.append_basic_block("entry")
+        body = fn.append_basic_block("body")
+        self.builder = ir.IRBuilder(body)
+        self.vars: dict[str, ir.Value] = {}
+        self.accs: dict[str, ir.Value] = {}
+        self.stmts(kernel.body)
+        self.builder.ret_void()
+        ir.IRBuilder(self.entry).branch(body)
+        return fn
+
+    def _alloca(self, ty, name):
+        b = ir.IRBuilder(self.entry)
+        return b.alloca(ty, name=name)
+
+    # ------------------------------------------------------------------ statements
+    def stmts(self, stmts):
+        for s in stmts:
+            if isinstance(s, Loop):
+                self.loop(s)
+            elif isinstance(s, Store):
+                self.store(s)
+            elif isinstance(s, AccInit):
+                slot = self._alloca(REG[s.dtype], s.name)
+                self.accs[s.name] = slot
+                self.builder.store(self.expr(s.value), slot)
+            elif isinstance(s, AccUpdate):
+                self.acc_update(s)
+            else:
+                raise CompileError(f"unknown kernel statement {s!r}")
+
+    def loop(self, s: Loop):
+        b = self.builder
+        slot = self._alloca(I64, s.var)
+        b.store(ir.Constant(I64, 0), slot)
+        cond = self.fn.append_basic_block(f"{s.var}.cond")
+        body = self.fn.append_basic_block(f"{s.var}.body")
+        end = self.fn.append_basic_block(f"{s.var}.end")
+        b.branch(cond)
+        b.position_at_end(cond)
+        i = b.load(slot, typ=I64)
+        b.cbranch(b.icmp_signed("<", i, ir.Constant(I64, s.extent)), body, end)
+        b.position_at_end(body)
+        outer = self.vars.get(s.var)
+        self.vars[s.var] = b.load(slot, name=s.var, typ=I64)
+        self.stmts(s.body)
+        b = self.builder
+        b.store(b.add(b.load(slot, typ=I64), ir.Constant(I64, 1), flags=["nsw", "nuw"]), slot)
+        b.branch(cond)
+        b.position_at_end(end)
+        if outer is not None:
+            self.vars[s.var] = outer
+
+    def _address(self, buf: str, index, dtype: str):
+        return self.builder.gep(self.bufs[buf], [self.expr(index)], source_etype=MEM[dtype], inbounds=True)
+
+    def store(self, s: Store):
+        value = self.expr(s.value)
+        dtype = _dtype_of(s.value)
+        if dtype == "bool":
+            value = self.builder.zext(value, I8)
+        self.builder.store(value, self._address(s.buf, s.index, dtype))
+
+    def acc_update(self, s: AccUpdate):
+        b = self.builder
+        slot = self.accs[s.name]
+        cur = b.load(slot, typ=slot.allocated_type)
+        v = self.expr(s.value)
+        is_float = isinstance(cur.type, (ir.FloatType, ir.DoubleType))
+        if s.op == "add":
+            new = b.fadd(cur, v, flags=["reassoc", "nsz"]) if is_float else b.add(cur, v)
+        elif s.op == "max":
+            new = b.call(self._intrinsic("llvm.maximum", cur.type, 2), [cur, v]) if is_float else b.select(b.icmp_signed(">", v, cur), v, cur)
+        elif s.op == "min":
+            new = b.call(self._intrinsic("llvm.minimum", cur.type, 2), [cur, v]) if is_float else b.select(b.icmp_signed("<", v, cur), v, cur)
+        else:
+            raise CompileError(f"unknown accumulator op {s.op}")
+        b.store(new, slot)
+
+    # ------------------------------------------------------------------ expressions
+    def expr(self, e):
+        b = self.builder
+        if isinstance(e, Var):
+            return self.vars[e.name]
+        if isinstance(e, Const):
+            if e.dtype == "bool":
+                return ir.Constant(I1, int(bool(e.value)))
+            ty = REG[e.dtype]
+            return ir.Constant(ty, float(e.value) if e.dtype in ("f32", "f64") else int(e.value))
+        if isinstance(e, AccRef):
+            return b.load(self.accs[e.name], typ=REG[e.dtype])
+        if isinstance(e, Load):
+            v = b.load(self._address(e.buf, e.index, e.dtype), typ=MEM[e.dtype])
+            return b.trunc(v, I1) if e.dtype == "bool" else v
+        if isinstance(e, Call):
+            return self.call(e)
+        raise CompileError(f"unknown kernel expression {e!r}")
+
+    def call(self, e: Call):
+        b = self.builder
+        op = e.op
+        if op == "cast":
+            return self.cast(self.expr(e.args[0]), _dtype_of(e.args[0]), e.dtype)
+        if op == "select":
+            c, x, y = (self.expr(a) for a in e.args)
+            return b.select(c, x, y)
+        args = [self.expr(a) for a in e.args]
+        src = _dtype_of(e.args[0])
+        if src in ("f32", "f64"):
+            return self.float_op(op, args, REG[src])
+        if src == "bool":
+            if op == "logical_and" or op == "mul":
+                return b.and_(*args)
+            if op == "logical_or" or op == "add":
+                return b.or_(*args)
+            if op == "logical_not":
+                return b.xor(args[0], ir.Constant(I1, 1))
+            if op in ("eq", "ne"):
+                return b.icmp_unsigned(_FCMP[op], *args)
+            raise CompileError(f"op {op} on bool values has no lowering")
+        return self.int_op(op, args, REG[src])
+
+    def float_op(self, op, a, ty):
+        b = self.builder
+        one = ir.Constant(ty, 1.0)
+        zero = ir.Constant(ty, 0.0)
+        if op == "add":
+            return b.fadd(*a)
+        if op == "sub":
+            return b.fsub(*a)
+        if op == "mul":
+            return b.fmul(*a)
+        if op == "div":
+            return b.fdiv(*a)
+        if op == "neg":
+            return b.fneg(a[0])
+        if op in _INTRINSIC:
+            return b.call(self._intrinsic(_INTRINSIC[op], ty, len(a)), a)
+        if op in _LIBM:
+            return b.call(self._libm(_LIBM[op], ty), a)
+        if op == "rsqrt":
+            return b.fdiv(one, b.call(self._intrinsic("llvm.sqrt", ty, 1), a))
+        if op == "reciprocal":
+            return b.fdiv(one, a[0])
+        if op == "sigmoid":
+            e = b.call(self._intrinsic("llvm.exp", ty, 1), [b.fneg(a[0])])
+            return b.fdiv(one, b.fadd(one, e))
+        if op == "relu":  # NaN stays NaN, as in PyTorch
+            return b.select(b.fcmp_ordered("<", a[0], zero), zero, a[0])
+        if op == "sign":
+            pos = b.select(b.fcmp_ordered(">", a[0], zero), one, a[0])
+            return b.select(b.fcmp_ordered("<", a[0], zero), ir.Constant(ty, -1.0), pos)
+        if op in _FCMP:
+            if op == "ne":
+                return b.fcmp_unordered("!=", *a)
+            return b.fcmp_ordered(_FCMP[op], *a)
+        raise CompileError(f"float op {op} has no LLVM lowering")
+
+    def int_op(self, op, a, ty):
+        b = self.builder
+        if op == "add":
+            return b.add(*a)
+        if op == "sub":
+            return b.sub(*a)
+        if op == "mul":
+            return b.mul(*a)
+        if op in ("div", "floordiv"):  # index math is non-negative; tensor int division truncates
+            return b.sdiv(*a)
+        if op == "mod":
+            return b.srem(*a)
+        if op == "neg":
+            return b.neg(a[0])
+        if op == "abs":
+            return b.select(b.icmp_signed("<", a[0], ir.Constant(ty, 0)), b.neg(a[0]), a[0])
+        if op in ("maximum", "max"):
+            return b.select(b.icmp_signed(">", a[0], a[1]), a[0], a[1])
+        if op in ("minimum", "min"):
+            return b.select(b.icmp_signed("<", a[0], a[1]), a[0], a[1])
+        if op == "relu":
+            return b.select(b.icmp_signed("<", a[0], ir.Constant(ty, 0)), ir.Constant(ty, 0), a[0])
+        if op == "sign":
+            pos = b.zext(b.icmp_signed(">", a[0], ir.Constant(ty, 0)), ty)
+            neg = b.zext(b.icmp_signed("<", a[0], ir.Constant(ty, 0)), ty)
+            return b.sub(pos, neg)
+        if op in _FCMP:
+            return b.icmp_signed(_FCMP[op], *a)
+        if op == "xor":
+            return b.xor(*a)
+        if op == "and":
+            return b.and_(*a)
+        if op == "shr":
+            return b.lshr(*a)
+        if op == "shl":
+            return b.shl(*a)
+        raise CompileError(f"integer op {op} has no LLVM lowering")
+
+    def cast(self, v, src: str, dst: str):
+        b = self.builder
+        if src == dst:
+            return v
+        st, dt = REG[src], REG[dst]
+        if dst == "bool":
+            if src in ("f32", "f64"):
+                return b.fcmp_unordered("!=", v, ir.Constant(st, 0.0))
+            return b.icmp_signed("!=", v, ir.Constant(st, 0))
+        if src == "bool":
+            return b.uitofp(v, dt) if dst in ("f32", "f64") else b.zext(v, dt)
+        if src in ("f32", "f64") and dst in ("f32", "f64"):
+            return b.fpext(v, dt) if dst == "f64" else b.fptrunc(v, dt)
+        if src in ("f32", "f64"):
+            return b.fptosi(v, dt)
+        if dst in ("f32", "f64"):
+            return b.sitofp(v, dt)
+        return b.sext(v, dt) if dst == "i64" else b.trunc(v, dt)
+
+
+def _dtype_of(e) -> str:
+    return e.dtype

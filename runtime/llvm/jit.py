@@ -1,0 +1,73 @@
+"""Build one LLVM module for a program (its kernels and one entry function), optimise, JIT it."""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+
+import llvmlite.binding as llvm
+from llvmlite import ir
+
+from ..kernel_ir import Kernel
+from .codegen import I64, PTR, KernelEmitter
+
+ENTRY = "graphc_step"
+
+
+@functools.lru_cache(maxsize=1)
+def host_target_machine():
+    """A target machine for this CPU with all its features (AVX-512 where present)."""
+    llvm.initialize_all_targets()
+    llvm.initialize_all_asmprinters()
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    target = llvm.Target.from_default_triple()
+    return target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
+                                        opt=3, reloc="pic", codemodel="default")
+
+
+def build_module(kernels: list[Kernel], slots: dict[str, int], name: str = "graphc") -> ir.Module:
+    """Kernels plus ``void graphc_step(ptr table)``, which calls each kernel with its buffers' pointers."""
+    module = ir.Module(name=name)
+    tm = host_target_machine()
+    module.triple = llvm.get_default_triple()
+    module.data_layout = str(tm.target_data)
+    emitter = KernelEmitter(module)
+    fns = [emitter.emit(k) for k in kernels]
+    entry = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), name=ENTRY)
+    b = ir.IRBuilder(entry.append_basic_block("entry"))
+    table = entry.args[0]
+    for k, fn in zip(kernels, fns):
+        ptrs = [b.load(b.gep(table, [ir.Constant(I64, slots[buf])], source_etype=PTR, inbounds=True), typ=PTR)
+                for buf in k.buffers]
+        b.call(fn, ptrs)
+    b.ret_void()
+    return module
+
+
+def optimize(module: ir.Module) -> llvm.ModuleRef:
+    mod = llvm.parse_assembly(str(module))
+    mod.verify()
+    tm = host_target_machine()
+    pto = llvm.create_pipeline_tuning_options(speed_level=3)
+    pto.loop_vectorization = True
+    pto.slp_vectorization = True
+    pto.loop_unrolling = True
+    pb = llvm.create_pass_builder(tm, pto)
+    pb.getModulePassManager().run(mod, pb)
+    return mod
+
+
+class JitModule:
+    """An optimised module in an MCJIT engine; ``entry(table_address)`` runs one step."""
+
+    def __init__(self, module: ir.Module):
+        self.llvm_ir = str(module)
+        self.optimized = optimize(module)
+        self.engine = llvm.create_mcjit_compiler(self.optimized, host_target_machine())
+        self.engine.finalize_object()
+        address = self.engine.get_function_address(ENTRY)
+        self.entry = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(address)
+
+    def assembly(self) -> str:
+        return host_target_machine().emit_assembly(self.optimized)

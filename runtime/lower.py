@@ -1,0 +1,195 @@
+"""Graph -> kernel IR: decide which values live in memory, then build one kernel per stored value.
+
+A value is *materialized* (gets a buffer) when it is a placeholder, a graph output, the result
+of an op that needs loops of its own (reductions, matmul), an operand such an op reads many
+times, or a pointwise value read by several kernels. Every other pointwise value is inlined
+into the kernels that read it, so chains of elementwise and movement ops become one loop nest.
+``assign`` updates are written after every other kernel has run, ordered so no update clobbers
+a value another update still reads (the IR's end-of-step semantics).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from graphc.ir import Graph, Node
+from graphc.ir.errors import CompileError
+
+from .kernel_ir import Kernel, Load, Loop, Store, Var, linear_index
+from .lowering_rules import EXPR_RULES, KERNEL_RULES
+
+
+@dataclass
+class Buffer:
+    name: str
+    dtype: str
+    shape: tuple
+    kind: str  # "placeholder", "output" or "temp"
+    index: int = -1  # placeholder or output position
+
+    @property
+    def nbytes(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n * {"f32": 4, "f64": 8, "i64": 8, "i32": 4, "bool": 1}[self.dtype]
+
+
+@dataclass
+class Program:
+    """Kernels in execution order and the buffers they use (the slots of the pointer table)."""
+
+    kernels: list[Kernel]
+    buffers: list[Buffer]
+    meta: dict = field(default_factory=dict)
+
+    def slot(self, name: str) -> int:
+        for i, b in enumerate(self.buffers):
+            if b.name == name:
+                return i
+        raise KeyError(name)
+
+
+class Lowering:
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.buffers: dict[Node, Buffer] = {}
+        self.order: list[Buffer] = []
+        self._fresh = 0
+        self.root: Node | None = None
+        self.reads: set[str] = set()
+
+    def fresh(self, prefix: str) -> str:
+        self._fresh += 1
+        return f"{prefix}{self._fresh}"
+
+    def add_buffer(self, node: Node, kind: str, index: int = -1, name: str | None = None) -> Buffer:
+        buf = Buffer(name or f"{kind[0]}{len(self.order)}_{node.name.replace('.', '_')}", node.dtype.short, node.shape, kind, index)
+        self.order.append(buf)
+        return buf
+
+    def value(self, node: Node, idx) -> object:
+        """The expression for ``node``'s element at ``idx``: a load if it has a buffer, else inlined."""
+        if node in self.buffers and node is not self.root:
+            buf = self.buffers[node]
+            self.reads.add(buf.name)
+            return Load(buf.name, linear_index(list(idx), node.shape), node.dtype.short)
+        rule = EXPR_RULES.get(node.op)
+        if rule is None:
+            raise CompileError(f"op {node.op} (%{node.name}) has no pointwise lowering", loc=node.loc)
+        saved, self.root = self.root, None
+        try:
+            return rule(self, node, list(idx))
+        finally:
+            self.root = saved
+
+    def kernel_for(self, node: Node, target: Buffer, name: str) -> Kernel:
+        """A kernel computing all of ``node`` into ``target``."""
+        self.reads = set()
+        self.root = node
+        if node.op in KERNEL_RULES:
+            body = KERNEL_RULES[node.op](self, node, target.name)
+        elif node.op in EXPR_RULES or node.is_placeholder:
+            idx = [Var(f"i{d}") for d in range(node.ndim)]
+            value = self.value(node, idx) if node.is_placeholder else EXPR_RULES[node.op](self, node, idx)
+            body = [Store(target.name, linear_index(idx, node.shape), value)]
+            for d in reversed(range(node.ndim)):
+                body = [Loop(f"i{d}", node.shape[d], body, parallel=(d == 0))]
+        else:
+            raise CompileError(f"op {node.op} (%{node.name}) has no lowering for the llvm backend", loc=node.loc,
+                               fix="use backend='reference' for graphs with this op")
+        self.root = None
+        used = [b.name for b in self.order if b.name in self.reads or b.name == target.name]
+        return Kernel(name, used, body, meta={"node": node.name, "op": node.op, "reads": set(self.reads)})
+
+
+HEAVY = set(KERNEL_RULES)
+
+
+def materialized_nodes(graph: Graph) -> set[Node]:
+    """The values that get a buffer (see the module docstring)."""
+    keep: set[Node] = set(graph.outputs)
+    users: dict[Node, int] = {}
+    for n in graph.nodes:
+        for x in n.inputs:
+            users[x] = users.get(x, 0) + 1
+    for n in graph.nodes:
+        if n.op == "assign":
+            continue
+        if n.op in HEAVY or n.op not in EXPR_RULES:
+            keep.add(n)
+            if n.op in HEAVY:
+                keep.update(x for x in n.inputs if x.op != "constant")
+        elif users.get(n, 0) > 1 and n.op != "constant":
+            keep.add(n)
+    return {n for n in keep if not n.is_placeholder}
+
+
+def lower(graph: Graph) -> Program:
+    lw = Lowering(graph)
+    for i, p in enumerate(graph.placeholders):
+        lw.buffers[p] = lw.add_buffer(p, "placeholder", i)
+    keep = materialized_nodes(graph)
+    out_index = {}
+    for i, o in enumerate(graph.outputs):
+        out_index.setdefault(o, i)
+    kernels: list[Kernel] = []
+    copies: list[tuple[Node, int]] = []
+    for node in graph.nodes:
+        if node not in keep:
+            continue
+        if node in out_index:
+            lw.buffers[node] = lw.add_buffer(node, "output", out_index[node])
+        else:
+            lw.buffers[node] = lw.add_buffer(node, "temp")
+    for node in graph.nodes:
+        if node in keep:
+            kernels.append(lw.kernel_for(node, lw.buffers[node], f"k{len(kernels)}_{node.op}"))
+    # outputs that are placeholders, or the same value returned twice, are copied out
+    for i, o in enumerate(graph.outputs):
+        if o.is_placeholder or out_index[o] != i:
+            copies.append((o, i))
+    for o, i in copies:
+        buf = lw.add_buffer(o, "output", i, name=f"out{i}_copy")
+        kernels.append(lw.kernel_for(o, buf, f"k{len(kernels)}_copy") if o.is_placeholder else _copy(lw, o, buf, len(kernels)))
+    kernels += _assign_kernels(lw, graph, len(kernels))
+    return Program(kernels, lw.order)
+
+
+def _copy(lw: Lowering, node: Node, target: Buffer, n: int) -> Kernel:
+    saved = lw.root
+    lw.root = None
+    lw.reads = set()
+    idx = [Var(f"i{d}") for d in range(node.ndim)]
+    body = [Store(target.name, linear_index(idx, node.shape), lw.value(node, idx))]
+    for d in reversed(range(node.ndim)):
+        body = [Loop(f"i{d}", node.shape[d], body)]
+    lw.root = saved
+    used = [b.name for b in lw.order if b.name in lw.reads or b.name == target.name]
+    return Kernel(f"k{n}_copy", used, body, meta={"node": node.name, "op": "copy", "reads": set(lw.reads)})
+
+
+def _assign_kernels(lw: Lowering, graph: Graph, start: int) -> list[Kernel]:
+    """Write every assign's value into its target, never clobbering a target another update reads."""
+    pending = []
+    for a in graph.assigns:
+        target, value = a.inputs
+        buf = lw.buffers[target]
+        if value in lw.buffers:
+            k = _copy(lw, value, buf, 0)
+        else:
+            k = lw.kernel_for(value, buf, "k")
+        pending.append((buf.name, k))
+    ordered = []
+    while pending:
+        for i, (target, k) in enumerate(pending):
+            if not any(target in other.meta["reads"] for j, (_, other) in enumerate(pending) if j != i):
+                ordered.append(k)
+                pending.pop(i)
+                break
+        else:
+            raise CompileError("the parameter updates of this step read each other in a cycle",
+                               fix="report this graph: the llvm backend needs a temporary for it")
+    for n, k in enumerate(ordered):
+        k.name = f"k{start + n}_assign"
+    return ordered

@@ -1,0 +1,235 @@
+"""How each op becomes kernel IR.
+
+Pointwise ops (elementwise math and movement) have an *expression rule*: given the multi-index
+of an output element, return the kernel-IR expression of its value, recursively asking the
+lowering for the input values it needs (which are inlined, or loaded from a buffer when the
+input is materialized). Ops that need loops of their own (reductions, matmul) have a *kernel
+rule* that returns the statements computing a whole output buffer.
+"""
+
+from __future__ import annotations
+
+from graphc.ir import Node
+
+from .kernel_ir import (
+    AccInit,
+    AccRef,
+    AccUpdate,
+    Call,
+    Const,
+    Load,
+    Loop,
+    Store,
+    Var,
+    const_i,
+    iadd,
+    imul,
+    linear_index,
+    split_index,
+)
+
+EXPR_RULES: dict = {}
+KERNEL_RULES: dict = {}
+
+
+def expr_rule(*ops):
+    def register(fn):
+        for op in ops:
+            EXPR_RULES[op] = fn
+        return fn
+
+    return register
+
+
+def kernel_rule(*ops):
+    def register(fn):
+        for op in ops:
+            KERNEL_RULES[op] = fn
+        return fn
+
+    return register
+
+
+def broadcast_index(idx, in_shape, out_shape):
+    """The index into an input that numpy-broadcasts to ``out_shape``."""
+    lead = len(out_shape) - len(in_shape)
+    return [const_i(0) if s == 1 else idx[lead + k] for k, s in enumerate(in_shape)]
+
+
+def _clamp(e, lo: int, hi: int):
+    return Call("minimum", (Call("maximum", (e, const_i(lo)), "i64"), const_i(hi)), "i64")
+
+
+# ---------------------------------------------------------------------- elementwise
+_ELEMENTWISE = ("neg", "abs", "sign", "exp", "log", "sqrt", "rsqrt", "reciprocal", "sin", "cos", "tanh",
+                "sigmoid", "relu", "erf", "add", "sub", "mul", "div", "pow", "maximum", "minimum",
+                "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not")
+
+
+@expr_rule(*_ELEMENTWISE)
+def _elementwise(lw, node: Node, idx):
+    args = tuple(lw.value(x, broadcast_index(idx, x.shape, node.shape)) for x in node.inputs)
+    return Call(node.op, args, node.dtype.short)
+
+
+@expr_rule("where")
+def _where(lw, node, idx):
+    c, a, b = (lw.value(x, broadcast_index(idx, x.shape, node.shape)) for x in node.inputs)
+    return Call("select", (c, a, b), node.dtype.short)
+
+
+@expr_rule("cast")
+def _cast(lw, node, idx):
+    return Call("cast", (lw.value(node.inputs[0], idx),), node.dtype.short)
+
+
+@expr_rule("constant")
+def _constant(lw, node, idx):
+    return Const(node.attrs["value"], node.dtype.short)
+
+
+# ---------------------------------------------------------------------- movement
+@expr_rule("reshape")
+def _reshape(lw, node, idx):
+    x = node.inputs[0]
+    return lw.value(x, split_index(linear_index(idx, node.shape), x.shape))
+
+
+@expr_rule("permute")
+def _permute(lw, node, idx):
+    x = node.inputs[0]
+    src = [None] * x.ndim
+    for out_dim, in_dim in enumerate(node.attrs["dims"]):
+        src[in_dim] = idx[out_dim]
+    return lw.value(x, src)
+
+
+@expr_rule("expand")
+def _expand(lw, node, idx):
+    x = node.inputs[0]
+    return lw.value(x, broadcast_index(idx, x.shape, node.shape))
+
+
+@expr_rule("slice")
+def _slice(lw, node, idx):
+    a = node.attrs
+    src = list(idx)
+    src[a["dim"]] = iadd(const_i(a["start"]), imul(const_i(a["step"]), idx[a["dim"]]))
+    return lw.value(node.inputs[0], src)
+
+
+@expr_rule("flip")
+def _flip(lw, node, idx):
+    src = list(idx)
+    for d in node.attrs["dims"]:
+        d %= node.ndim
+        src[d] = Call("sub", (const_i(node.shape[d] - 1), idx[d]), "i64")
+    return lw.value(node.inputs[0], src)
+
+
+@expr_rule("pad")
+def _pad(lw, node, idx):
+    x = node.inputs[0]
+    inside = None
+    src = []
+    for d, (lo, _hi) in enumerate(node.attrs["pads"]):
+        if lo == 0 and x.shape[d] == node.shape[d]:
+            src.append(idx[d])
+            continue
+        shifted = Call("sub", (idx[d], const_i(lo)), "i64")
+        ok = Call("logical_and", (Call("ge", (shifted, const_i(0)), "bool"),
+                                  Call("lt", (shifted, const_i(x.shape[d])), "bool")), "bool")
+        inside = ok if inside is None else Call("logical_and", (inside, ok), "bool")
+        src.append(_clamp(shifted, 0, max(x.shape[d] - 1, 0)))  # never load out of bounds
+    value = lw.value(x, src)
+    if inside is None:
+        return value
+    return Call("select", (inside, value, Const(node.attrs["value"], node.dtype.short)), node.dtype.short)
+
+
+@expr_rule("concat")
+def _concat(lw, node, idx):
+    dim = node.attrs["dim"] % node.ndim
+    out = None
+    start = 0
+    pieces = []
+    for x in node.inputs:
+        pieces.append((start, x))
+        start += x.shape[dim]
+    for begin, x in reversed(pieces):
+        src = list(idx)
+        src[dim] = _clamp(Call("sub", (idx[dim], const_i(begin)), "i64"), 0, x.shape[dim] - 1)
+        value = lw.value(x, src)
+        if out is None:
+            out = value
+        else:
+            cond = Call("lt", (idx[dim], const_i(begin + x.shape[dim])), "bool")
+            out = Call("select", (cond, value, out), node.dtype.short)
+    return out
+
+
+# ---------------------------------------------------------------------- reductions
+def _loops(names_extents, body):
+    for name, extent in reversed(names_extents):
+        body = [Loop(name, extent, body)]
+    return body
+
+
+def _init_value(op: str, dtype: str):
+    if op == "sum":
+        return Const(0, dtype) if dtype not in ("f32", "f64") else Const(0.0, dtype)
+    if dtype in ("f32", "f64"):
+        return Const(float("-inf"), dtype)
+    return Const(-(2**63) if dtype == "i64" else -(2**31), dtype)
+
+
+@kernel_rule("sum", "max")
+def _reduce(lw, node, out):
+    x = node.inputs[0]
+    dims = {d % max(x.ndim, 1) for d in node.attrs["dims"]} if x.ndim else set()
+    dtype = node.dtype.short
+    acc_op = "add" if node.op == "sum" else "max"
+    xvars = [Var(f"i{d}") for d in range(x.ndim)]
+    kept = [d for d in range(x.ndim) if d not in dims]
+    out_idx = [xvars[d] if d not in dims else const_i(0) for d in range(x.ndim)]
+    if not node.attrs["keepdim"]:
+        out_idx = [xvars[d] for d in kept]
+    flat_out = linear_index(out_idx, node.shape)
+    if not dims:
+        return _loops([(v.name, s) for v, s in zip(xvars, x.shape)], [Store(out, flat_out, lw.value(x, xvars))])
+    inner_reduce = x.ndim - 1 in dims and all(d in dims for d in range(min(dims), x.ndim))
+    if inner_reduce:
+        # kept dims outside, the (contiguous) reduced dims inside, accumulating in a register
+        acc = lw.fresh("acc")
+        inner = [AccUpdate(acc, acc_op, lw.value(x, xvars))]
+        body = [AccInit(acc, dtype, _init_value(node.op, dtype))]
+        body += _loops([(f"i{d}", x.shape[d]) for d in sorted(dims)], inner)
+        body.append(Store(out, flat_out, AccRef(acc, dtype)))
+        return _loops([(f"i{d}", x.shape[d]) for d in kept], body)
+    # reduced dims outside the contiguous kept ones: accumulate into the output row by row
+    ovars = [Var(f"o{k}") for k in range(len(node.shape))]
+    init = _loops([(v.name, s) for v, s in zip(ovars, node.shape)],
+                  [Store(out, linear_index(ovars, node.shape), _init_value(node.op, dtype))])
+    current = Load(out, flat_out, dtype)
+    update = Call("add" if node.op == "sum" else "maximum", (current, lw.value(x, xvars)), dtype)
+    order = [(f"i{d}", x.shape[d]) for d in range(x.ndim)]
+    return init + _loops(order, [Store(out, flat_out, update)])
+
+
+@kernel_rule("matmul")
+def _matmul(lw, node, out):
+    """out[..., i, j] = sum_k a[..., i, k] * b[..., k, j]; the j loop is innermost (contiguous)."""
+    a, b = node.inputs
+    dtype = node.dtype.short
+    *batch, m, n = node.shape
+    k = a.shape[-1]
+    bvars = [Var(f"b{d}") for d in range(len(batch))]
+    i, j, kk = Var("i"), Var("j"), Var("k")
+    out_idx = linear_index(bvars + [i, j], node.shape)
+    a_val = lw.value(a, broadcast_index(bvars, a.shape[:-2], tuple(batch)) + [i, kk])
+    b_val = lw.value(b, broadcast_index(bvars, b.shape[:-2], tuple(batch)) + [kk, j])
+    zero = _init_value("sum", dtype)
+    init = [Loop("j", n, [Store(out, out_idx, zero)])]
+    update = Store(out, out_idx, Call("add", (Load(out, out_idx, dtype), Call("mul", (a_val, b_val), dtype)), dtype))
+    row = init + [Loop("k", k, [Loop("j", n, [update])])]
+    return _loops([(v.name, s) for v, s in zip(bvars, batch)] + [("i", m)], row)
