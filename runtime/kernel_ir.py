@@ -1,8 +1,9 @@
 """Kernel IR: the small loop-level language both code generators consume.
 
 A :class:`Kernel` is a list of statements: :class:`Loop` (a counted loop, optionally marked
-parallel), :class:`Store` (write an expression to a buffer at an index), and accumulators
-(:class:`AccInit`, :class:`AccUpdate`, read back with :class:`AccRef`) for reductions.
+parallel), :class:`Store` (write an expression to a buffer at an index), :class:`If`, and
+accumulators (named scalar registers: :class:`AccInit`, :class:`AccUpdate`, :class:`AccSet`,
+read back with :class:`AccRef`) for reductions and multi-step scalar code.
 Expressions are immutable trees: :class:`Var` (a loop index, i64), :class:`Const`,
 :class:`Load` (a buffer element; the index is itself an expression, affine for movement ops,
 data-dependent for gathers) and :class:`Call` (one scalar operation with a result dtype).
@@ -84,8 +85,24 @@ class AccInit:
 @dataclass
 class AccUpdate:
     name: str
-    op: str  # "add", "max", "min", or "argmax" (value, index pairs: see lowering)
+    op: str  # "add", "max" or "min"
     value: Expr
+
+
+@dataclass
+class AccSet:
+    """Overwrite an accumulator (a named scalar register) with a value."""
+
+    name: str
+    value: Expr
+
+
+@dataclass
+class If:
+    """Run ``body`` only where ``cond`` holds (scatters that skip out-of-range positions)."""
+
+    cond: Expr
+    body: list
 
 
 @dataclass
@@ -193,6 +210,11 @@ def format_kernel(k: Kernel) -> str:
                 lines.append(f"{pad}{s.name}: {s.dtype} = {format_expr(s.value)}")
             elif isinstance(s, AccUpdate):
                 lines.append(f"{pad}{s.name} = {s.op}({s.name}, {format_expr(s.value)})")
+            elif isinstance(s, AccSet):
+                lines.append(f"{pad}{s.name} = {format_expr(s.value)}")
+            elif isinstance(s, If):
+                lines.append(f"{pad}if {format_expr(s.cond)}:")
+                walk(s.body, depth + 1)
             else:
                 raise TypeError(s)
 

@@ -1,9 +1,9 @@
 """Graph -> kernel IR: decide which values live in memory, then build one kernel per stored value.
 
-A value is *materialized* (gets a buffer) when it is a placeholder, a graph output, the result
-of an op that needs loops of its own (reductions, matmul), an operand such an op reads many
-times, or a pointwise value read by several kernels. Every other pointwise value is inlined
-into the kernels that read it, so chains of elementwise and movement ops become one loop nest.
+Which values are *materialized* (get a buffer) is the fusion pass's decision
+(``graphc.passes.fuse``, recorded in ``graph.meta["fusion"]``); every other pointwise value is
+inlined into the kernels that read it, so chains of elementwise and movement ops become one
+loop nest.
 ``assign`` updates are written after every other kernel has run, ordered so no update clobbers
 a value another update still reads (the IR's end-of-step semantics).
 """
@@ -16,6 +16,7 @@ from graphc.ir import Graph, Node
 from graphc.ir.errors import CompileError
 
 from .kernel_ir import Kernel, Load, Loop, Store, Var, linear_index
+from . import lowering_index, lowering_nn  # noqa: F401  (register their rules)
 from .lowering_rules import EXPR_RULES, KERNEL_RULES
 
 
@@ -24,7 +25,7 @@ class Buffer:
     name: str
     dtype: str
     shape: tuple
-    kind: str  # "placeholder", "output" or "temp"
+    kind: str  # "placeholder", "output", "temp" or "error" (the native checks' error code)
     index: int = -1  # placeholder or output position
 
     @property
@@ -58,6 +59,17 @@ class Lowering:
         self._fresh = 0
         self.root: Node | None = None
         self.reads: set[str] = set()
+        self.errors: list[str] = []  # messages of the native index checks, code = position + 1
+        self.error_buffer: Buffer | None = None
+
+    def error_code(self, node: Node, message: str) -> int:
+        """A code for a native check failing in ``node``; the kernel reads the error buffer."""
+        if self.error_buffer is None:
+            self.error_buffer = Buffer("err", "i64", (1,), "error")
+            self.order.append(self.error_buffer)
+        self.errors.append(f"{node.op} (%{node.name}, at {node.loc or 'an unknown line'}): {message}")
+        self.reads.add("err")
+        return len(self.errors)
 
     def fresh(self, prefix: str) -> str:
         self._fresh += 1
@@ -103,25 +115,21 @@ class Lowering:
         return Kernel(name, used, body, meta={"node": node.name, "op": node.op, "reads": set(self.reads)})
 
 
-HEAVY = set(KERNEL_RULES)
-
-
 def materialized_nodes(graph: Graph) -> set[Node]:
-    """The values that get a buffer (see the module docstring)."""
+    """The values that get a buffer: the fusion pass's plan, else every value (no fusion).
+
+    Whatever the plan says, a value with no pointwise lowering always gets a buffer, and so does
+    every operand a kernel rule reads more than once per element (matmul operands).
+    """
+    plan = graph.meta.get("fusion")
     keep: set[Node] = set(graph.outputs)
-    users: dict[Node, int] = {}
     for n in graph.nodes:
-        for x in n.inputs:
-            users[x] = users.get(x, 0) + 1
-    for n in graph.nodes:
-        if n.op == "assign":
+        if n.op in ("assign", "constant"):
             continue
-        if n.op in HEAVY or n.op not in EXPR_RULES:
+        if plan is None or plan.is_materialized(n) or n.op not in EXPR_RULES:
             keep.add(n)
-            if n.op in HEAVY:
-                keep.update(x for x in n.inputs if x.op != "constant")
-        elif users.get(n, 0) > 1 and n.op != "constant":
-            keep.add(n)
+        if n.op == "matmul":
+            keep.update(x for x in n.inputs if x.op != "constant")
     return {n for n in keep if not n.is_placeholder}
 
 
@@ -152,8 +160,9 @@ def lower(graph: Graph) -> Program:
     for o, i in copies:
         buf = lw.add_buffer(o, "output", i, name=f"out{i}_copy")
         kernels.append(lw.kernel_for(o, buf, f"k{len(kernels)}_copy") if o.is_placeholder else _copy(lw, o, buf, len(kernels)))
+    first_assign = len(kernels)
     kernels += _assign_kernels(lw, graph, len(kernels))
-    return Program(kernels, lw.order)
+    return Program(kernels, lw.order, meta={"errors": lw.errors, "first_assign": first_assign})
 
 
 def _copy(lw: Lowering, node: Node, target: Buffer, n: int) -> Kernel:

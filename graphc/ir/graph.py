@@ -114,6 +114,7 @@ class Graph:
         self.nodes: list[Node] = []
         self.outputs: list[Node] = []
         self.const_values: dict[Node, object] = {}  # numpy arrays bound to const placeholders
+        self.meta: dict = {}  # analyses late passes leave for the backends (fusion plan, memory plan)
         self._names: set[str] = set()
         self._counter = 0
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from graphc.ir import Graph
 from graphc.ir.dtypes import from_name
+from graphc.ir.errors import GraphcIndexError
 
 from ..backends import register_backend
 from ..lower import lower
@@ -26,7 +27,7 @@ class LLVMExecutable:
         self.graph = graph
         self.program = lower(graph)
         slots = {b.name: i for i, b in enumerate(self.program.buffers)}
-        self.jit = JitModule(build_module(self.program.kernels, slots, graph.name))
+        self.jit = JitModule(build_module(self.program.kernels, slots, graph.name, self.program.meta["first_assign"]))
         self.kernel_count = len(self.program.kernels)
         self.table = np.zeros(len(self.program.buffers), np.uint64)
         self._table_address = self.table.ctypes.data
@@ -42,6 +43,10 @@ class LLVMExecutable:
         for b, off in offsets:
             self.table[slots[b.name]] = base + off
         self.arena_bytes = total
+        self.errors = self.program.meta.get("errors", [])
+        self.error_code = np.zeros(1, np.int64)
+        if self.errors:
+            self.table[slots["err"]] = self.error_code.ctypes.data
         self._ph_slots = [(b.index, slots[b.name]) for b in self.program.buffers if b.kind == "placeholder"]
         self._outputs = [(b.index, slots[b.name], from_name(b.dtype).np, b.shape)
                          for b in self.program.buffers if b.kind == "output"]
@@ -65,6 +70,11 @@ class LLVMExecutable:
             table[slot] = o.ctypes.data
             outs[index] = o
         self.jit.entry(self._table_address)
+        if self.errors and self.error_code[0]:
+            code = int(self.error_code[0])
+            self.error_code[0] = 0
+            raise GraphcIndexError(f"the compiled step stopped: {self.errors[code - 1]}",
+                                   fix="check the indices or labels passed in (they must be in range)")
         return outs
 
 

@@ -12,7 +12,7 @@ from llvmlite import ir
 
 from graphc.ir.errors import CompileError
 
-from ..kernel_ir import AccInit, AccRef, AccUpdate, Call, Const, Kernel, Load, Loop, Store, Var
+from ..kernel_ir import AccInit, AccRef, AccSet, AccUpdate, Call, Const, If, Kernel, Load, Loop, Store, Var
 
 F32, F64, I64, I32, I8, I1 = ir.FloatType(), ir.DoubleType(), ir.IntType(64), ir.IntType(32), ir.IntType(8), ir.IntType(1)
 PTR = ir.PointerType()
@@ -73,6 +73,7 @@ class KernelEmitter:
     # ------------------------------------------------------------------ statements
     def stmts(self, stmts):
         for s in stmts:
+            self.memo = {}  # shared subexpressions are emitted once per statement (keyed by identity)
             if isinstance(s, Loop):
                 self.loop(s)
             elif isinstance(s, Store):
@@ -83,6 +84,10 @@ class KernelEmitter:
                 self.builder.store(self.expr(s.value), slot)
             elif isinstance(s, AccUpdate):
                 self.acc_update(s)
+            elif isinstance(s, AccSet):
+                self.builder.store(self.expr(s.value), self.accs[s.name])
+            elif isinstance(s, If):
+                self.if_(s)
             else:
                 raise CompileError(f"unknown kernel statement {s!r}")
 
@@ -107,6 +112,16 @@ class KernelEmitter:
         b.position_at_end(end)
         if outer is not None:
             self.vars[s.var] = outer
+
+    def if_(self, s: If):
+        b = self.builder
+        then = self.fn.append_basic_block("then")
+        done = self.fn.append_basic_block("endif")
+        b.cbranch(self.expr(s.cond), then, done)
+        b.position_at_end(then)
+        self.stmts(s.body)
+        self.builder.branch(done)
+        self.builder.position_at_end(done)
 
     def _address(self, buf: str, index, dtype: str):
         return self.builder.gep(self.bufs[buf], [self.expr(index)], source_etype=MEM[dtype], inbounds=True)
@@ -136,6 +151,15 @@ class KernelEmitter:
 
     # ------------------------------------------------------------------ expressions
     def expr(self, e):
+        key = id(e)
+        hit = self.memo.get(key)
+        if hit is not None and hit[0] is e:
+            return hit[1]
+        value = self._expr(e)
+        self.memo[key] = (e, value)
+        return value
+
+    def _expr(self, e):
         b = self.builder
         if isinstance(e, Var):
             return self.vars[e.name]
@@ -161,6 +185,8 @@ class KernelEmitter:
         if op == "select":
             c, x, y = (self.expr(a) for a in e.args)
             return b.select(c, x, y)
+        if op == "checked_index":
+            return self.checked_index(*e.args)
         args = [self.expr(a) for a in e.args]
         src = _dtype_of(e.args[0])
         if src in ("f32", "f64"):
@@ -176,6 +202,20 @@ class KernelEmitter:
                 return b.icmp_unsigned(_FCMP[op], *args)
             raise CompileError(f"op {op} on bool values has no lowering")
         return self.int_op(op, args, REG[src])
+
+    def checked_index(self, index, size, code):
+        """An index from data: out of range stores the error code and yields 0 (never out of bounds)."""
+        b = self.builder
+        i = self.expr(index)
+        ok = b.and_(b.icmp_signed(">=", i, ir.Constant(I64, 0)), b.icmp_signed("<", i, ir.Constant(I64, size.value)))
+        bad = self.fn.append_basic_block("index.bad")
+        cont = self.fn.append_basic_block("index.ok")
+        b.cbranch(ok, cont, bad)
+        b.position_at_end(bad)
+        b.store(ir.Constant(I64, code.value), self.bufs["err"])
+        b.branch(cont)
+        b.position_at_end(cont)
+        return b.select(ok, i, ir.Constant(I64, 0))
 
     def float_op(self, op, a, ty):
         b = self.builder

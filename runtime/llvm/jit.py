@@ -16,7 +16,15 @@ ENTRY = "graphc_step"
 
 @functools.lru_cache(maxsize=1)
 def host_target_machine():
-    """A target machine for this CPU with all its features (AVX-512 where present)."""
+    """The shared target machine for this CPU (optimisation and assembly; never given to an engine)."""
+    return new_target_machine()
+
+
+def new_target_machine():
+    """A target machine for this CPU with all its features (AVX-512 where present).
+
+    An MCJIT engine takes ownership of the machine it is given, so each engine gets its own.
+    """
     llvm.initialize_all_targets()
     llvm.initialize_all_asmprinters()
     llvm.initialize_native_target()
@@ -26,18 +34,36 @@ def host_target_machine():
                                         opt=3, reloc="pic", codemodel="default")
 
 
-def build_module(kernels: list[Kernel], slots: dict[str, int], name: str = "graphc") -> ir.Module:
-    """Kernels plus ``void graphc_step(ptr table)``, which calls each kernel with its buffers' pointers."""
+@functools.lru_cache(maxsize=1)
+def host_data_layout() -> str:
+    # read once: each ``target_data`` access wraps the machine's layout in an object whose
+    # disposal would free it again
+    return str(host_target_machine().target_data)
+
+
+def build_module(kernels: list[Kernel], slots: dict[str, int], name: str = "graphc", first_assign: int | None = None) -> ir.Module:
+    """Kernels plus ``void graphc_step(ptr table)``, which calls each kernel with its buffers' pointers.
+
+    When the program has native checks (an ``err`` slot), the step returns before the first
+    assign kernel if a check failed, so a failed step never updates parameters or state.
+    """
     module = ir.Module(name=name)
-    tm = host_target_machine()
     module.triple = llvm.get_default_triple()
-    module.data_layout = str(tm.target_data)
+    module.data_layout = host_data_layout()
     emitter = KernelEmitter(module)
     fns = [emitter.emit(k) for k in kernels]
     entry = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), name=ENTRY)
     b = ir.IRBuilder(entry.append_basic_block("entry"))
     table = entry.args[0]
-    for k, fn in zip(kernels, fns):
+    for n, (k, fn) in enumerate(zip(kernels, fns)):
+        if n == first_assign and "err" in slots:
+            err = b.load(b.load(b.gep(table, [ir.Constant(I64, slots["err"])], source_etype=PTR, inbounds=True), typ=PTR), typ=I64)
+            proceed = entry.append_basic_block("updates")
+            stop = entry.append_basic_block("failed")
+            b.cbranch(b.icmp_signed("==", err, ir.Constant(I64, 0)), proceed, stop)
+            b.position_at_end(stop)
+            b.ret_void()
+            b.position_at_end(proceed)
         ptrs = [b.load(b.gep(table, [ir.Constant(I64, slots[buf])], source_etype=PTR, inbounds=True), typ=PTR)
                 for buf in k.buffers]
         b.call(fn, ptrs)
@@ -64,7 +90,7 @@ class JitModule:
     def __init__(self, module: ir.Module):
         self.llvm_ir = str(module)
         self.optimized = optimize(module)
-        self.engine = llvm.create_mcjit_compiler(self.optimized, host_target_machine())
+        self.engine = llvm.create_mcjit_compiler(self.optimized, new_target_machine())
         self.engine.finalize_object()
         address = self.engine.get_function_address(ENTRY)
         self.entry = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(address)
