@@ -15,7 +15,7 @@ from .manager import (
     register_pass,
     run_pipeline,
 )
-from . import cse, dce, fuse, simplify  # noqa: E402,F401  (register the built-in passes)
+from . import cse, dce, fuse, memory_plan, simplify  # noqa: E402,F401  (register the built-in passes)
 from .autodiff import append_backward  # noqa: E402
 
 __all__ = [

@@ -27,6 +27,7 @@ class Buffer:
     shape: tuple
     kind: str  # "placeholder", "output", "temp" or "error" (the native checks' error code)
     index: int = -1  # placeholder or output position
+    node: Node | None = None
 
     @property
     def nbytes(self) -> int:
@@ -76,7 +77,8 @@ class Lowering:
         return f"{prefix}{self._fresh}"
 
     def add_buffer(self, node: Node, kind: str, index: int = -1, name: str | None = None) -> Buffer:
-        buf = Buffer(name or f"{kind[0]}{len(self.order)}_{node.name.replace('.', '_')}", node.dtype.short, node.shape, kind, index)
+        buf = Buffer(name or f"{kind[0]}{len(self.order)}_{node.name.replace('.', '_')}", node.dtype.short, node.shape,
+                     kind, index, node)
         self.order.append(buf)
         return buf
 

@@ -169,3 +169,25 @@ def test_fusion_pass_reduces_kernels():
     unfused = _check(build, [x], pipeline=())
     fused = _check(build, [x], pipeline=("fuse",))
     assert (unfused.kernel_count, fused.kernel_count) == (3, 1)
+
+
+def test_memory_plan_reuses_dead_buffers_and_keeps_results():
+    x = RNG.normal(size=(16, 32)).astype(np.float32)
+
+    def build():
+        g = Graph("chain")
+        t = g.placeholder("x", TensorType(float32, x.shape))
+        for _ in range(6):  # each step is a reduction + broadcast: a chain of live-then-dead temps
+            t = g.add("sub", t, g.add("max", g.add("exp", t), dims=(1,), keepdim=True))
+        g.set_outputs([t])
+        return g
+
+    exe = _check(build, [x], pipeline=("fuse", "memory_plan"))
+    plan = exe.graph.meta["memory_plan"]
+    assert plan.arena_bytes < plan.unplanned_bytes
+    for a, b in plan.lifetimes.items():
+        for c, d in plan.lifetimes.items():
+            overlap_time = not (b[1] < d[0] or d[1] < b[0])
+            oa, oc = plan.offsets[a], plan.offsets[c]
+            overlap_space = oa < oc + c.type.nbytes and oc < oa + a.type.nbytes
+            assert a is c or not (overlap_time and overlap_space)

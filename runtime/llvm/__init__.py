@@ -31,10 +31,18 @@ class LLVMExecutable:
         self.kernel_count = len(self.program.kernels)
         self.table = np.zeros(len(self.program.buffers), np.uint64)
         self._table_address = self.table.ctypes.data
-        # temporaries: one arena, each buffer aligned for vector loads
-        offsets, total = [], 0
+        # temporaries: one arena, at the memory plan's offsets (buffers the plan does not know
+        # of, such as operands the lowering chose to store, go after it)
+        plan = graph.meta.get("memory_plan")
+        planned = plan.offsets if plan is not None else {}
+        total = plan.arena_bytes if plan is not None else 0
+        offsets = []
         for b in self.program.buffers:
-            if b.kind == "temp":
+            if b.kind != "temp":
+                continue
+            if b.node in planned:
+                offsets.append((b, planned[b.node]))
+            else:
                 offsets.append((b, total))
                 total += -(-max(b.nbytes, 1) // _ALIGN) * _ALIGN
         self.arena = np.zeros(total + _ALIGN, np.uint8)
