@@ -17,17 +17,27 @@ from graphc.ir.errors import GraphcIndexError
 
 from ..backends import register_backend
 from ..lower import lower
-from .jit import JitModule, build_module
+from .. import cache
+from .jit import JitModule, build_module, target_description
 
 _ALIGN = 64
 
 
+def cache_key(graph: Graph, module) -> str:
+    """What the native code depends on: the LLVM module (which encodes the graph, the pipeline's
+    decisions and the buffer layout), the target, and graphc's version."""
+    from graphc import __version__
+
+    return cache.make_key(str(module), target_description(), __version__)
+
+
 class LLVMExecutable:
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, use_cache: bool = True):
         self.graph = graph
         self.program = lower(graph)
         slots = {b.name: i for i, b in enumerate(self.program.buffers)}
-        self.jit = JitModule(build_module(self.program.kernels, slots, graph.name, self.program.meta["first_assign"]))
+        module = build_module(self.program.kernels, slots, graph.name, self.program.meta["first_assign"])
+        self.jit = JitModule(module, cache_key=cache_key(graph, module) if use_cache else None)
         self.kernel_count = len(self.program.kernels)
         self.table = np.zeros(len(self.program.buffers), np.uint64)
         self._table_address = self.table.ctypes.data
@@ -89,8 +99,11 @@ class LLVMExecutable:
 class LLVMBackend:
     name = "llvm"
 
+    def __init__(self, use_cache: bool = True):
+        self.use_cache = use_cache
+
     def compile(self, graph: Graph) -> LLVMExecutable:
-        return LLVMExecutable(graph)
+        return LLVMExecutable(graph, self.use_cache)
 
 
 register_backend("llvm", LLVMBackend)

@@ -71,7 +71,8 @@ def build_module(kernels: list[Kernel], slots: dict[str, int], name: str = "grap
     return module
 
 
-def optimize(module: ir.Module) -> llvm.ModuleRef:
+def optimize(module) -> llvm.ModuleRef:
+    """Parse (an llvmlite module or its text), verify, and run LLVM's O3 pipeline for the host."""
     mod = llvm.parse_assembly(str(module))
     mod.verify()
     tm = host_target_machine()
@@ -84,16 +85,55 @@ def optimize(module: ir.Module) -> llvm.ModuleRef:
     return mod
 
 
-class JitModule:
-    """An optimised module in an MCJIT engine; ``entry(table_address)`` runs one step."""
+def target_description() -> str:
+    return f"{llvm.get_default_triple()} {llvm.get_host_cpu_name()} {llvm.get_host_cpu_features().flatten()}"
 
-    def __init__(self, module: ir.Module):
+
+class JitModule:
+    """Native code for one program in an MCJIT engine; ``entry(table_address)`` runs one step.
+
+    With a cache key, the object code is taken from the disk cache when there (skipping LLVM's
+    optimisation and code generation) and stored there after a compile.
+    """
+
+    def __init__(self, module: ir.Module, cache_key: str | None = None):
+        from .. import cache
+
         self.llvm_ir = str(module)
-        self.optimized = optimize(module)
-        self.engine = llvm.create_mcjit_compiler(self.optimized, new_target_machine())
+        self.optimized = None
+        self.from_cache = False
+        obj = cache.load(cache_key) if cache_key else None
+        if obj is not None:
+            try:
+                self._load_object(obj)
+                self.from_cache = True
+                return
+            except Exception:  # a damaged entry: compile again and overwrite it
+                obj = None
+        self.optimized = optimize(self.llvm_ir)
+        tm = new_target_machine()
+        obj = tm.emit_object(self.optimized)
+        self._load_object(obj)
+        if cache_key:
+            from graphc import __version__
+
+            cache.store(cache_key, obj, {"graphc": __version__, "target": target_description()})
+
+    def _load_object(self, obj: bytes) -> None:
+        self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), new_target_machine())
+        self.engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
         self.engine.finalize_object()
         address = self.engine.get_function_address(ENTRY)
+        if not address:
+            raise RuntimeError("the object code has no entry function")
         self.entry = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(address)
 
+    def optimized_ir(self) -> str:
+        if self.optimized is None:
+            self.optimized = optimize(self.llvm_ir)
+        return str(self.optimized)
+
     def assembly(self) -> str:
+        if self.optimized is None:
+            self.optimized = optimize(self.llvm_ir)
         return host_target_machine().emit_assembly(self.optimized)

@@ -1,0 +1,96 @@
+"""The on-disk cache of compiled code: object files keyed by what produced them.
+
+A key hashes the optimised graph's text, the pass pipeline, the target (CPU name and features)
+and graphc's version. An entry is two files: ``<key>.o`` (the native code, data only) and
+``<key>.json`` (its SHA-256 and the versions). No pickle. Writes are atomic (temporary file,
+fsync, rename); an entry that fails its checksum or does not load is compiled again and
+overwritten. ``GRAPHC_CACHE_DIR`` moves the cache; ``GRAPHC_CACHE=0`` turns it off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+FORMAT = 1
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("GRAPHC_CACHE_DIR")
+    if root:
+        return Path(root)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "graphc"
+
+
+def enabled() -> bool:
+    return os.environ.get("GRAPHC_CACHE", "1") not in ("0", "false", "off", "no")
+
+
+def make_key(*parts: str) -> str:
+    h = hashlib.sha256()
+    for p in (str(FORMAT),) + parts:
+        h.update(p.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:40]
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load(key: str) -> bytes | None:
+    """The cached object code for ``key``, or None when absent or damaged."""
+    if not enabled():
+        return None
+    d = cache_dir()
+    try:
+        meta = json.loads((d / f"{key}.json").read_text())
+        data = (d / f"{key}.o").read_bytes()
+    except (OSError, ValueError):
+        return None
+    if meta.get("format") != FORMAT or hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+        return None
+    return data
+
+
+def store(key: str, data: bytes, info: dict) -> None:
+    if not enabled():
+        return
+    d = cache_dir()
+    try:
+        _atomic_write(d / f"{key}.o", data)
+        meta = {"format": FORMAT, "sha256": hashlib.sha256(data).hexdigest(), **info}
+        _atomic_write(d / f"{key}.json", json.dumps(meta, indent=1).encode())
+    except OSError:
+        pass  # a read-only or full cache folder only costs a recompile next time
+
+
+def size_bytes() -> int:
+    d = cache_dir()
+    return sum(p.stat().st_size for p in d.glob("*") if p.is_file()) if d.exists() else 0
+
+
+def clear() -> int:
+    """Delete every cache entry; returns how many files were removed."""
+    d = cache_dir()
+    n = 0
+    if d.exists():
+        for p in d.glob("*"):
+            if p.suffix in (".o", ".json", ".tmp") and p.is_file():
+                p.unlink()
+                n += 1
+    return n
