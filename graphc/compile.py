@@ -36,7 +36,6 @@ from .tensor import Tensor
 
 log = logging.getLogger("graphc")
 
-DEFAULT_PIPELINE = ("simplify", "cse", "dce")
 
 
 def compile(fn=None, *, backend: str = "reference", passes=None, name: str | None = None):
@@ -95,6 +94,8 @@ class CompiledFunction:
         self.module = fn if isinstance(fn, getattr(nn, "Module", ())) else None
         self.fn = fn
         self.backend = backend
+        from graphc.passes import DEFAULT_PIPELINE
+
         self.pipeline = list(passes) if passes is not None else list(DEFAULT_PIPELINE)
         self.name = name or (type(fn).__name__ if self.module is not None else getattr(fn, "__name__", "fn"))
         self._entries: dict[tuple, list[_Entry]] = {}

@@ -18,7 +18,16 @@ from .manager import (
 from . import cse, dce, fuse, memory_plan, simplify  # noqa: E402,F401  (register the built-in passes)
 from .autodiff import append_backward  # noqa: E402
 
+DEFAULT_PIPELINE = ("simplify", "cse", "dce", "fuse", "memory_plan")
+
+
+def default_pipeline() -> Pipeline:
+    """The passes ``graphc.compile`` runs after tracing (autodiff and the optimizer update happen
+    during the trace): simplification and constant folding, CSE, DCE, kernel fusion, memory
+    planning. Edit the returned Pipeline and pass it as ``graphc.compile(fn, passes=...)``."""
+    return Pipeline(DEFAULT_PIPELINE)
+
 __all__ = [
     "PASSES", "Instrument", "PassContext", "PassInfo", "Pipeline", "TimingInstrument", "VerifyInstrument",
-    "get_pass", "register_pass", "run_pipeline", "append_backward",
+    "get_pass", "register_pass", "run_pipeline", "append_backward", "default_pipeline", "DEFAULT_PIPELINE",
 ]

@@ -114,7 +114,29 @@ class Lowering:
                                fix="use backend='reference' for graphs with this op")
         self.root = None
         used = [b.name for b in self.order if b.name in self.reads or b.name == target.name]
-        return Kernel(name, used, body, meta={"node": node.name, "op": node.op, "reads": set(self.reads)})
+        return Kernel(name, used, body, flops=estimate_flops(node),
+                      meta={"node": node.name, "op": node.op, "reads": set(self.reads)})
+
+
+def _numel(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def estimate_flops(node: Node) -> int:
+    """Floating-point operations of a kernel rooted at ``node`` (for GFLOP/s in profiles)."""
+    if node.op == "matmul":
+        return 2 * _numel(node.shape) * node.inputs[0].shape[-1]
+    if node.op in ("conv2d", "conv2d_backward_input", "conv2d_backward_weight"):
+        w = node.inputs[1] if node.op != "conv2d_backward_weight" else node
+        g = node if node.op == "conv2d" else (node.inputs[0] if node.op == "conv2d_backward_input" else node.inputs[1])
+        n, o, oh, ow = g.shape
+        return 2 * n * o * oh * ow * _numel(w.shape[1:])
+    if node.op in ("sum", "max", "argmax"):
+        return _numel(node.inputs[0].shape)
+    return _numel(node.shape) if node.type is not None and node.dtype.is_floating_point else 0
 
 
 def materialized_nodes(graph: Graph) -> set[Node]:

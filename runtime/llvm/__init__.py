@@ -32,14 +32,21 @@ def cache_key(graph: Graph, module) -> str:
 
 
 class LLVMExecutable:
-    def __init__(self, graph: Graph, use_cache: bool = True):
+    def __init__(self, graph: Graph, use_cache: bool = True, profile: bool = False):
         self.graph = graph
         self.program = lower(graph)
+        self.profiling = profile
         slots = {b.name: i for i, b in enumerate(self.program.buffers)}
-        module = build_module(self.program.kernels, slots, graph.name, self.program.meta["first_assign"])
+        if profile:
+            slots["prof"] = len(slots)
+        module = build_module(self.program.kernels, slots, graph.name, self.program.meta["first_assign"], profile)
         self.jit = JitModule(module, cache_key=cache_key(graph, module) if use_cache else None)
         self.kernel_count = len(self.program.kernels)
-        self.table = np.zeros(len(self.program.buffers), np.uint64)
+        self.table = np.zeros(len(slots), np.uint64)
+        self.kernel_ns = np.zeros(len(self.program.kernels), np.int64)
+        self.calls = 0
+        if profile:
+            self.table[slots["prof"]] = self.kernel_ns.ctypes.data
         self._table_address = self.table.ctypes.data
         # temporaries: one arena, at the memory plan's offsets (buffers the plan does not know
         # of, such as operands the lowering chose to store, go after it)
@@ -88,6 +95,7 @@ class LLVMExecutable:
             table[slot] = o.ctypes.data
             outs[index] = o
         self.jit.entry(self._table_address)
+        self.calls += 1
         if self.errors and self.error_code[0]:
             code = int(self.error_code[0])
             self.error_code[0] = 0
@@ -96,14 +104,35 @@ class LLVMExecutable:
         return outs
 
 
+    def profile(self) -> list[dict]:
+        """Per kernel: name, op, total seconds, seconds per call, GFLOP/s and share of the step."""
+        total = max(int(self.kernel_ns.sum()), 1)
+        rows = []
+        for k, ns in zip(self.program.kernels, self.kernel_ns):
+            per_call = ns / 1e9 / max(self.calls, 1)
+            rows.append({"kernel": k.name, "op": k.meta.get("op", ""), "seconds": ns / 1e9, "per_call": per_call,
+                         "gflops": (k.flops / per_call / 1e9) if per_call > 0 and k.flops else 0.0,
+                         "share": ns / total})
+        return rows
+
+    def profile_report(self) -> str:
+        lines = [f"{'kernel':<28}{'op':<24}{'us/call':>10}{'GFLOP/s':>10}{'share':>8}"]
+        for r in sorted(self.profile(), key=lambda r: -r["seconds"]):
+            lines.append(f"{r['kernel']:<28}{r['op']:<24}{r['per_call'] * 1e6:>10.1f}{r['gflops']:>10.2f}{r['share']:>8.1%}")
+        return "\n".join(lines)
+
+
 class LLVMBackend:
     name = "llvm"
 
-    def __init__(self, use_cache: bool = True):
+    def __init__(self, use_cache: bool = True, profile: bool | None = None):
+        import os
+
         self.use_cache = use_cache
+        self.profile = profile if profile is not None else os.environ.get("GRAPHC_PROFILE", "0") not in ("0", "")
 
     def compile(self, graph: Graph) -> LLVMExecutable:
-        return LLVMExecutable(graph, self.use_cache)
+        return LLVMExecutable(graph, self.use_cache, self.profile)
 
 
 register_backend("llvm", LLVMBackend)

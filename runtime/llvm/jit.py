@@ -41,11 +41,14 @@ def host_data_layout() -> str:
     return str(host_target_machine().target_data)
 
 
-def build_module(kernels: list[Kernel], slots: dict[str, int], name: str = "graphc", first_assign: int | None = None) -> ir.Module:
+def build_module(kernels: list[Kernel], slots: dict[str, int], name: str = "graphc", first_assign: int | None = None,
+                 profile: bool = False) -> ir.Module:
     """Kernels plus ``void graphc_step(ptr table)``, which calls each kernel with its buffers' pointers.
 
     When the program has native checks (an ``err`` slot), the step returns before the first
     assign kernel if a check failed, so a failed step never updates parameters or state.
+    With ``profile``, the step adds each kernel's wall time in nanoseconds (clock_gettime,
+    CLOCK_MONOTONIC) to the i64 array in the ``prof`` slot.
     """
     module = ir.Module(name=name)
     module.triple = llvm.get_default_triple()
@@ -55,6 +58,17 @@ def build_module(kernels: list[Kernel], slots: dict[str, int], name: str = "grap
     entry = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), name=ENTRY)
     b = ir.IRBuilder(entry.append_basic_block("entry"))
     table = entry.args[0]
+    clock = None
+    if profile:
+        clock = ir.Function(module, ir.FunctionType(ir.IntType(32), [ir.IntType(32), PTR]), name="clock_gettime")
+        spec = b.alloca(ir.ArrayType(I64, 2))
+        prof = b.load(b.gep(table, [ir.Constant(I64, slots["prof"])], source_etype=PTR, inbounds=True), typ=PTR)
+
+        def now():
+            b.call(clock, [ir.Constant(ir.IntType(32), 1), spec])
+            sec = b.load(b.gep(spec, [ir.Constant(I64, 0), ir.Constant(I64, 0)], source_etype=spec.allocated_type), typ=I64)
+            nsec = b.load(b.gep(spec, [ir.Constant(I64, 0), ir.Constant(I64, 1)], source_etype=spec.allocated_type), typ=I64)
+            return b.add(b.mul(sec, ir.Constant(I64, 1_000_000_000)), nsec)
     for n, (k, fn) in enumerate(zip(kernels, fns)):
         if n == first_assign and "err" in slots:
             err = b.load(b.load(b.gep(table, [ir.Constant(I64, slots["err"])], source_etype=PTR, inbounds=True), typ=PTR), typ=I64)
@@ -66,7 +80,13 @@ def build_module(kernels: list[Kernel], slots: dict[str, int], name: str = "grap
             b.position_at_end(proceed)
         ptrs = [b.load(b.gep(table, [ir.Constant(I64, slots[buf])], source_etype=PTR, inbounds=True), typ=PTR)
                 for buf in k.buffers]
-        b.call(fn, ptrs)
+        if clock is not None:
+            start = now()
+            b.call(fn, ptrs)
+            cell = b.gep(prof, [ir.Constant(I64, n)], source_etype=I64, inbounds=True)
+            b.store(b.add(b.load(cell, typ=I64), b.sub(now(), start)), cell)
+        else:
+            b.call(fn, ptrs)
     b.ret_void()
     return module
 
