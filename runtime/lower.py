@@ -103,9 +103,9 @@ class Lowering:
         self.root = node
         if node.op in KERNEL_RULES:
             body = KERNEL_RULES[node.op](self, node, target.name)
-        elif node.op in EXPR_RULES or node.is_placeholder:
+        elif node.op in EXPR_RULES:
             idx = [Var(f"i{d}") for d in range(node.ndim)]
-            value = self.value(node, idx) if node.is_placeholder else EXPR_RULES[node.op](self, node, idx)
+            value = EXPR_RULES[node.op](self, node, idx)
             body = [Store(target.name, linear_index(idx, node.shape), value)]
             for d in reversed(range(node.ndim)):
                 body = [Loop(f"i{d}", node.shape[d], body, parallel=(d == 0))]
@@ -183,7 +183,7 @@ def lower(graph: Graph) -> Program:
             copies.append((o, i))
     for o, i in copies:
         buf = lw.add_buffer(o, "output", i, name=f"out{i}_copy")
-        kernels.append(lw.kernel_for(o, buf, f"k{len(kernels)}_copy") if o.is_placeholder else _copy(lw, o, buf, len(kernels)))
+        kernels.append(_copy(lw, o, buf, len(kernels)))
     first_assign = len(kernels)
     kernels += _assign_kernels(lw, graph, len(kernels))
     return Program(kernels, lw.order, meta={"errors": lw.errors, "first_assign": first_assign})

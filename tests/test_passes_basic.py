@@ -26,11 +26,11 @@ def test_simplify_removes_identities_and_folds_constants():
     z = g.add("neg", g.add("neg", y))
     w = g.add("mul", z, g.add("add", two, two))
     g.set_outputs([g.add("reshape", w, shape=(2, 3))])
-    assert format_graph(simplify(dce(g)), locs=False) == """graph t {
+    assert format_graph(dce(simplify(g)), locs=False) == """graph t {
   %x:f32[2,3] = input
-  %7:f32[] = constant {value=4.0, dtype="f32", shape=[]}
-  %5:f32[2,3] = mul %x, %7
-  return %5
+  %8:f32[] = constant {value=4.0, dtype="f32", shape=[]}
+  %6:f32[2,3] = mul %x, %8
+  return %6
 }"""
 
 

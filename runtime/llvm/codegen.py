@@ -12,6 +12,8 @@ from llvmlite import ir
 
 from graphc.ir.errors import CompileError
 
+from . import vecmath
+
 from ..kernel_ir import AccInit, AccRef, AccSet, AccUpdate, Call, Const, If, Kernel, Load, Loop, Store, Var
 
 F32, F64, I64, I32, I8, I1 = ir.FloatType(), ir.DoubleType(), ir.IntType(64), ir.IntType(32), ir.IntType(8), ir.IntType(1)
@@ -203,6 +205,19 @@ class KernelEmitter:
             raise CompileError(f"op {op} on bool values has no lowering")
         return self.int_op(op, args, REG[src])
 
+    def vector_math(self, op, x):
+        """float32 exp/log/tanh/sigmoid as straight-line code the loop vectoriser can widen."""
+        b = self.builder
+        floor = self._intrinsic("llvm.floor", F32, 1)
+        if op == "exp":
+            return vecmath.exp_f32(b, x, floor)
+        if op == "log":
+            return vecmath.log_f32(b, x)
+        if op == "tanh":
+            return vecmath.tanh_f32(b, x, floor, self._intrinsic("llvm.fabs", F32, 1))
+        e = vecmath.exp_f32(b, b.fneg(x), floor)  # sigmoid
+        return b.fdiv(ir.Constant(F32, 1.0), b.fadd(ir.Constant(F32, 1.0), e))
+
     def checked_index(self, index, size, code):
         """An index from data: out of range stores the error code and yields 0 (never out of bounds)."""
         b = self.builder
@@ -231,6 +246,8 @@ class KernelEmitter:
             return b.fdiv(*a)
         if op == "neg":
             return b.fneg(a[0])
+        if ty == F32 and op in ("exp", "log", "tanh", "sigmoid"):
+            return self.vector_math(op, a[0])
         if op in _INTRINSIC:
             return b.call(self._intrinsic(_INTRINSIC[op], ty, len(a)), a)
         if op in _LIBM:
