@@ -157,6 +157,15 @@ class Tracer:
                 role = "const"
             else:
                 role = "state"
+        if role == "const" and t._data.size and not t.requires_grad:
+            flat = t._data.reshape(-1)
+            if np.all(flat == flat[0]) and (t._data.ndim == 0 or t._data.size == 1):
+                # a number written in the traced code: an inline constant, not a buffer
+                node = self.graph.add("constant", value=flat[0].item(), dtype=t.dtype.short, shape=tuple(t.shape),
+                                      loc=user_location())
+                self.captured[key] = node
+                self.keep_alive.append(t)
+                return node
         name = getattr(t, "_name_hint", None) or ("c" if role == "const" else role)
         value = np.array(t._data, copy=True) if role == "const" else None
         p = self.graph.placeholder(name, TensorType(t.dtype, t.shape), role=role, value=value)

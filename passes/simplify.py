@@ -17,7 +17,9 @@ from .manager import register_pass
 
 
 def _scalar_value(node: Node):
-    """The number a node is filled with, if it is a ``constant``; else None."""
+    """The number a node is filled with (a ``constant``, maybe reshaped or expanded); else None."""
+    while node.op in ("expand", "reshape"):
+        node = node.inputs[0]
     if node.op == "constant":
         return node.attrs["value"]
     return None
