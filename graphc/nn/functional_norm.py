@@ -1,0 +1,125 @@
+"""``graphc.nn.functional``: batch_norm, layer_norm, group_norm.
+
+Each decomposes into reductions and elementwise ops; running statistics are updated in place
+(under no_grad) so a compiled step turns them into ``assign`` nodes of ``state`` buffers.
+
+    >>> import graphc
+    >>> import graphc.nn.functional as F
+    >>> F.layer_norm(graphc.randn(2, 5), (5,)).shape
+    graphc.Size([2, 5])
+"""
+
+from __future__ import annotations
+
+from graphc import _dispatch
+from graphc.autograd import no_grad
+from graphc.ir.errors import GraphcValueError, ShapeError
+
+from . import _prims as P
+
+
+def _channel_view(t, ndim: int):
+    """A (C,) tensor shaped (1, C, 1, ...) to broadcast against (N, C, ...)."""
+    return P.reshape(t, (1, t.shape[0]) + (1,) * (ndim - 2))
+
+
+def _update_running_(buf, stat, momentum: float) -> None:
+    """buf = (1 - momentum) * buf + momentum * stat, in place and unrecorded."""
+    with no_grad():
+        _dispatch.apply_inplace(buf, "mul", P.const(1.0 - momentum, buf.dtype))
+        _dispatch.apply_inplace(buf, "add", P.cast(P.mul(stat.detach(), P.const(momentum, stat.dtype)), buf.dtype))
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5):
+    """Normalise each channel of (N, C, ...) input by its batch (training) or running statistics.
+
+    When training with running buffers, they are updated in place with ``momentum``; the running
+    variance uses the unbiased batch variance, as in PyTorch.
+
+        >>> x = graphc.randn(8, 3)
+        >>> F.batch_norm(x, None, None, training=True).shape
+        graphc.Size([8, 3])
+    """
+    if input.ndim < 2:
+        raise ShapeError(f"batch_norm: expected a 2D or more input (N, C, ...), got {P.shape_str(input.shape)}")
+    c = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != (c,):
+            raise ShapeError(f"batch_norm: {name} should contain {c} elements not {t.numel()}",
+                             fix=f"the input has {c} channels in dimension 1; build the layer with num_features={c}")
+    dims = (0,) + tuple(range(2, input.ndim))
+    if training:
+        count = input.numel() // c
+        if count <= 1:
+            raise GraphcValueError(f"Expected more than 1 value per channel when training, got input size "
+                                   f"{list(input.shape)}", fix="use a batch larger than 1, or call model.eval()")
+        var, mean = P.var_mean(input, dims, keepdim=True)
+        if running_mean is not None:
+            _update_running_(running_mean, P.reshape(mean, (c,)), momentum)
+        if running_var is not None:
+            unbiased = P.mul(P.reshape(var, (c,)), P.const(count / (count - 1), var.dtype))
+            _update_running_(running_var, unbiased, momentum)
+    else:
+        if running_mean is None or running_var is None:
+            raise GraphcValueError("batch_norm: running_mean and running_var must be given when training=False",
+                                   fix="pass training=True to normalise with batch statistics")
+        mean = _channel_view(running_mean, input.ndim)
+        var = _channel_view(running_var, input.ndim)
+    inv = P.apply("rsqrt", P.add(var, P.const(eps, var.dtype)))
+    out = P.mul(P.sub(input, mean), inv)
+    if weight is not None:
+        out = P.mul(out, _channel_view(weight, input.ndim))
+    if bias is not None:
+        out = P.add(out, _channel_view(bias, input.ndim))
+    return out
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
+    """Normalise over the trailing ``normalized_shape`` dimensions, then scale and shift.
+
+        >>> F.layer_norm(graphc.randn(4, 6), [6]).shape
+        graphc.Size([4, 6])
+    """
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    normalized_shape = tuple(normalized_shape)
+    k = len(normalized_shape)
+    if k == 0 or tuple(input.shape[input.ndim - k:]) != normalized_shape or input.ndim < k:
+        raise ShapeError(f"Given normalized_shape={list(normalized_shape)}, expected input with shape "
+                         f"[*, {', '.join(map(str, normalized_shape))}], but got input of size{list(input.shape)}",
+                         fix="normalized_shape must equal the last dimensions of the input")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != normalized_shape:
+            raise ShapeError(f"layer_norm: {name} of shape {list(t.shape)} does not match normalized_shape {list(normalized_shape)}")
+    dims = tuple(range(input.ndim - k, input.ndim))
+    var, mean = P.var_mean(input, dims, keepdim=True)
+    out = P.mul(P.sub(input, mean), P.apply("rsqrt", P.add(var, P.const(eps, var.dtype))))
+    if weight is not None:
+        out = P.mul(out, weight)
+    if bias is not None:
+        out = P.add(out, bias)
+    return out
+
+
+def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5):
+    """Normalise (N, C, ...) input over groups of C / num_groups channels, then scale per channel.
+
+        >>> F.group_norm(graphc.randn(2, 6, 4), 3).shape
+        graphc.Size([2, 6, 4])
+    """
+    if input.ndim < 2:
+        raise ShapeError(f"group_norm: expected an input of shape (N, C, ...), got {P.shape_str(input.shape)}")
+    n, c = input.shape[0], input.shape[1]
+    if c % num_groups:
+        raise ShapeError(f"Expected number of channels in input to be divisible by num_groups, but got input of "
+                         f"shape {list(input.shape)} and num_groups={num_groups}")
+    grouped = P.reshape(input, (n, num_groups, input.numel() // max(n * num_groups, 1)))
+    var, mean = P.var_mean(grouped, (2,), keepdim=True)
+    out = P.mul(P.sub(grouped, mean), P.apply("rsqrt", P.add(var, P.const(eps, var.dtype))))
+    out = P.reshape(out, input.shape)
+    if weight is not None:
+        out = P.mul(out, _channel_view(weight, input.ndim))
+    if bias is not None:
+        out = P.add(out, _channel_view(bias, input.ndim))
+    return out
