@@ -101,6 +101,21 @@ class Tracer:
         self.grad_reads: list = []  # (leaf, grad was None) for .grad read before the trace wrote it
         self._grad_seen: set[int] = set()
 
+    def note_module(self, module) -> None:
+        """A module called during the trace: guard its train/eval mode; name its tensors."""
+        if id(module) in self.modules:
+            return
+        for _, m in module.named_modules():
+            if id(m) not in self.modules:
+                self.modules[id(m)] = m
+        for _ in module.named_parameters():  # sets "fc.weight"-style name hints, outermost first
+            pass
+        for _ in module.named_buffers():
+            pass
+
+    def note_optimizer(self, opt) -> None:
+        self.optimizers[id(opt)] = opt
+
     def note_grad(self, t, write: bool) -> None:
         """Python state a trace depends on: whether a real leaf had a .grad when first looked at."""
         if t._tnode is not None or id(t) in self._grad_seen:

@@ -11,7 +11,6 @@ recorded, raising where PyTorch raises.
 from __future__ import annotations
 
 import threading
-import weakref
 from contextlib import contextmanager
 
 import numpy as np
@@ -82,6 +81,23 @@ class set_grad_enabled(_GradModeContext):
     def __exit__(self, *exc):
         _set_grad_enabled(self._prev)
         return False
+
+    def __call__(self, fn):
+        import functools
+
+        _set_grad_enabled(self._prev)  # as a decorator it changes the mode only inside fn (as PyTorch)
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            prev = is_grad_enabled()
+            _set_grad_enabled(mode)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _set_grad_enabled(prev)
+
+        return wrapper
 
 
 class VersionCounter:
@@ -163,8 +179,8 @@ def _collect(roots):
 
 def run_backward(tensors, grad_tensors, retain_graph: bool = False, inputs=None) -> None:
     """Accumulate d(sum of tensors * grad_tensors)/d(leaf) into each leaf's ``.grad``."""
-    from graphc.runtime.reference import interpret
     from graphc.passes.autodiff import append_backward
+    from graphc.runtime.reference import interpret
     from graphc.tensor import Tensor
 
     roots, seeds = [], []
@@ -209,7 +225,12 @@ def run_backward(tensors, grad_tensors, retain_graph: bool = False, inputs=None)
         args = []
         for x, saved in zip(rec.inputs, rec.saved):
             if isinstance(x, TapeNode):
-                args.append(node_of[id(x)])
+                node = node_of[id(x)]
+                if saved.array is not x.out.array:  # an in-place op's input: the overwritten value, kept as a copy
+                    node = graph.add("cast", node, dtype=x.out_type.dtype.short, type_=x.out_type)
+                    env[node] = saved.array
+                    saved_of[node] = saved
+                args.append(node)
             elif isinstance(x, Tensor):
                 p = leaf_placeholder(x)
                 saved_of.setdefault(p, saved)

@@ -38,11 +38,11 @@ log = logging.getLogger("graphc")
 
 
 
-def compile(fn=None, *, backend: str = "reference", passes=None, name: str | None = None):
+def compile(fn=None, *, backend: str = "llvm", passes=None, name: str | None = None):
     """Compile ``fn`` (a function or an ``nn.Module``); usable as ``@graphc.compile`` or ``@graphc.compile(...)``.
 
-    ``backend`` is "reference" (the numpy interpreter) or "llvm" once available; ``passes`` is a
-    list of pass names or a ``graphc.passes.Pipeline`` replacing the default pipeline.
+    ``backend`` is "llvm" (native code for this CPU) or "reference" (the numpy interpreter);
+    ``passes`` is a list of pass names or a ``graphc.passes.Pipeline`` replacing the default one.
     """
     if fn is None:
         return lambda f: compile(f, backend=backend, passes=passes, name=name)
@@ -88,7 +88,7 @@ class _Entry:
 class CompiledFunction:
     """The callable ``graphc.compile`` returns. ``.graphs()`` shows what was compiled."""
 
-    def __init__(self, fn, backend="reference", passes=None, name=None):
+    def __init__(self, fn, backend="llvm", passes=None, name=None):
         from . import nn
 
         self.module = fn if isinstance(fn, getattr(nn, "Module", ())) else None
@@ -113,16 +113,33 @@ class CompiledFunction:
             for entry in entries:
                 why = entry.check()
                 if why is None:
+                    self._last = entry
                     return entry(args)
                 reason = why
         entry = self._build(args, sig)
         log.info("graphc: compiling %s (%s)", self.name, reason)
         self._entries.setdefault(sig, []).append(entry)
+        self._last = entry
         return entry(args)
 
     def graphs(self):
         """The optimised graphs compiled so far (one per signature and guard set)."""
         return [e.graph for es in self._entries.values() for e in es]
+
+    def stats(self) -> dict:
+        """Of the most recently compiled version: kernel count, arena bytes, and what the arena
+        would take without buffer reuse (``None`` where the backend has no such notion)."""
+        if not self._entries:
+            raise GraphcTypeError("nothing is compiled yet", fix="call the compiled function once first")
+        entry = self._last
+        exe = entry.executable
+        plan = entry.graph.meta.get("memory_plan")
+        return {
+            "kernels": getattr(exe, "kernel_count", None),
+            "arena_bytes": getattr(exe, "arena_bytes", None),
+            "unplanned_bytes": plan.unplanned_bytes if plan is not None else None,
+            "compilations": self.compile_count,
+        }
 
     @property
     def compile_count(self) -> int:
@@ -234,7 +251,7 @@ def _materialize(tracer: Tracer):
         return real
 
     grad_writes = []
-    for p, t in list(tracer.bound.items()):
+    for t in list(tracer.bound.values()):
         g = t.grad if isinstance(t, Tensor) else None
         if g is not None and g._tnode is not None:
             t.grad = real_for(g)

@@ -21,11 +21,17 @@ import numpy as np
 
 from graphc.ir import TensorType
 from graphc.ir import dtypes as D
-from graphc.ir.errors import AutogradError, DTypeError, GraphcTypeError, GraphcValueError, ShapeError, TraceError
+from graphc.ir.errors import (
+    AutogradError,
+    DTypeError,
+    GraphcTypeError,
+    GraphcValueError,
+    ShapeError,
+    TraceError,
+)
 
 from . import _dispatch
 from .autograd import VersionCounter, run_backward
-
 
 _serial = itertools.count()
 
@@ -229,7 +235,7 @@ class Tensor:
     def __bool__(self) -> bool:
         self._no_value("Python control flow on a tensor (`if`, `while`, `and`, `bool()`)")
         if self._data.size != 1:
-            raise GraphcValueError(f"Boolean value of Tensor with more than one value is ambiguous",
+            raise GraphcValueError("Boolean value of Tensor with more than one value is ambiguous",
                                    fix="use .any() or .all()")
         return bool(self._data.reshape(()).item())
 
@@ -314,17 +320,18 @@ class Tensor:
     def __ge__(self, other):
         return _dispatch.binary("ge", self, other)
 
+    # in-place operators take PyTorch's in-place promotion rules from add_ / sub_ / mul_ / div_
     def __iadd__(self, other):
-        return _dispatch.apply_inplace(self, "add", _dispatch.cast(_dispatch.operand(other), self.dtype) if not isinstance(other, Tensor) else other)
+        return self.add_(other)
 
     def __isub__(self, other):
-        return _dispatch.apply_inplace(self, "sub", _dispatch.cast(_dispatch.operand(other), self.dtype) if not isinstance(other, Tensor) else other)
+        return self.sub_(other)
 
     def __imul__(self, other):
-        return _dispatch.apply_inplace(self, "mul", _dispatch.cast(_dispatch.operand(other), self.dtype) if not isinstance(other, Tensor) else other)
+        return self.mul_(other)
 
     def __itruediv__(self, other):
-        return _dispatch.apply_inplace(self, "div", _dispatch.cast(_dispatch.operand(other), self.dtype) if not isinstance(other, Tensor) else other)
+        return self.div_(other)
 
 
 def true_divide(a, b):

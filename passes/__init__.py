@@ -3,6 +3,8 @@
 Imports graphc.ir only. Importing the package registers the built-in passes.
 """
 
+from . import cse, dce, fuse, memory_plan, simplify  # noqa: E402,F401  (register the built-in passes)
+from .autodiff import append_backward  # noqa: E402
 from .manager import (
     PASSES,
     Instrument,
@@ -15,8 +17,6 @@ from .manager import (
     register_pass,
     run_pipeline,
 )
-from . import cse, dce, fuse, memory_plan, simplify  # noqa: E402,F401  (register the built-in passes)
-from .autodiff import append_backward  # noqa: E402
 
 DEFAULT_PIPELINE = ("simplify", "cse", "dce", "fuse", "memory_plan")
 

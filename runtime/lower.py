@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from graphc.ir import Graph, Node
 from graphc.ir.errors import CompileError
 
-from .kernel_ir import Kernel, Load, Loop, Store, Var, linear_index
 from . import lowering_index, lowering_nn  # noqa: F401  (register their rules)
+from .kernel_ir import Kernel, Load, Loop, Store, Var, linear_index
 from .lowering_rules import EXPR_RULES, KERNEL_RULES
 
 

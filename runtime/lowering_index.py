@@ -7,7 +7,20 @@ of bounds); the executable turns the code into a GraphcIndexError naming the op'
 
 from __future__ import annotations
 
-from .kernel_ir import AccInit, AccRef, AccSet, Call, Const, If, Load, Loop, Store, Var, const_i, linear_index
+from .kernel_ir import (
+    AccInit,
+    AccRef,
+    AccSet,
+    Call,
+    Const,
+    If,
+    Load,
+    Loop,
+    Store,
+    Var,
+    const_i,
+    linear_index,
+)
 from .lowering_rules import expr_rule, kernel_rule
 
 M32 = 0xFFFFFFFF

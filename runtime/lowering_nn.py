@@ -7,7 +7,22 @@ clamped load), never loaded out of bounds.
 
 from __future__ import annotations
 
-from .kernel_ir import AccInit, AccRef, AccSet, AccUpdate, Call, Const, If, Load, Loop, Store, Var, const_i, iadd, imul
+from .kernel_ir import (
+    AccInit,
+    AccRef,
+    AccSet,
+    AccUpdate,
+    Call,
+    Const,
+    If,
+    Load,
+    Loop,
+    Store,
+    Var,
+    const_i,
+    iadd,
+    imul,
+)
 from .lowering_rules import kernel_rule, linear_index
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from graphc.runtime.reference import interpret
 
 from graphc._dispatch import apply
 from graphc.ir import Graph, TensorType, float32, format_graph, get_op
 from graphc.ir.errors import DTypeError, GraphcError, GraphcIndexError, ShapeError
+from graphc.runtime.reference import interpret
 from graphc.tensor import Tensor
 
 rng = np.random.default_rng(0)

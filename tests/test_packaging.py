@@ -6,8 +6,9 @@ import ast
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = {"graphc": "graphc", "passes": "graphc.passes", "runtime": "graphc.runtime"}

@@ -1,6 +1,9 @@
 """graphc.ir: the graph IR, dtypes, the op registry and the errors. Imports nothing else of graphc."""
 
-from . import dtypes
+from . import (
+    dtypes,
+    ops,  # noqa: E402,F401  (registers the core op set)
+)
 from .dtypes import DType, bool_, float32, float64, int32, int64
 from .errors import (
     AutogradError,
@@ -17,10 +20,8 @@ from .errors import (
     TraceError,
 )
 from .graph import ROLES, Graph, Node, TensorType
-from .registry import REQUIRED, OpDef, all_ops, get_op, register_op
-
-from . import ops  # noqa: E402,F401  (registers the core op set)
 from .printer import format_graph  # noqa: E402
+from .registry import REQUIRED, OpDef, all_ops, get_op, register_op
 
 __all__ = [
     "dtypes", "DType", "bool_", "float32", "float64", "int32", "int64",

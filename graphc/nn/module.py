@@ -27,6 +27,7 @@ from graphc.ir import dtypes as D
 from graphc.ir.errors import GraphcError, GraphcTypeError, GraphcValueError
 from graphc.tensor import Tensor
 
+from .. import _dispatch
 from .parameter import Parameter
 
 
@@ -93,6 +94,8 @@ class Module:
 
     # ------------------------------------------------------------------ calling
     def __call__(self, *args, **kwargs):
+        if _dispatch.tracer is not None:
+            _dispatch.tracer.note_module(self)  # graphc.compile: guard train/eval, name parameters
         for hook in list(self._forward_pre_hooks.values()):
             result = hook(self, args)
             if result is not None:

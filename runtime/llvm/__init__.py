@@ -15,9 +15,9 @@ from graphc.ir import Graph
 from graphc.ir.dtypes import from_name
 from graphc.ir.errors import GraphcIndexError
 
+from .. import cache
 from ..backends import register_backend
 from ..lower import lower
-from .. import cache
 from .jit import JitModule, build_module, target_description
 
 _ALIGN = 64

@@ -12,9 +12,21 @@ from llvmlite import ir
 
 from graphc.ir.errors import CompileError
 
+from ..kernel_ir import (
+    AccInit,
+    AccRef,
+    AccSet,
+    AccUpdate,
+    Call,
+    Const,
+    If,
+    Kernel,
+    Load,
+    Loop,
+    Store,
+    Var,
+)
 from . import vecmath
-
-from ..kernel_ir import AccInit, AccRef, AccSet, AccUpdate, Call, Const, If, Kernel, Load, Loop, Store, Var
 
 F32, F64, I64, I32, I8, I1 = ir.FloatType(), ir.DoubleType(), ir.IntType(64), ir.IntType(32), ir.IntType(8), ir.IntType(1)
 PTR = ir.PointerType()
