@@ -29,6 +29,16 @@ def enabled() -> bool:
     return os.environ.get("GRAPHC_CACHE", "1") not in ("0", "false", "off", "no")
 
 
+def graphc_version() -> str:
+    """The installed graphc's version (read from its metadata: runtime never imports the front end)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("graphc")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def make_key(*parts: str) -> str:
     h = hashlib.sha256()
     for p in (str(FORMAT),) + parts:

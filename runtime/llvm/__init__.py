@@ -16,6 +16,7 @@ from graphc.ir.dtypes import from_name
 from graphc.ir.errors import GraphcIndexError
 
 from .. import cache
+from ..cache import graphc_version
 from ..backends import register_backend
 from ..lower import lower
 from .jit import JitModule, build_module, target_description
@@ -26,9 +27,8 @@ _ALIGN = 64
 def cache_key(graph: Graph, module) -> str:
     """What the native code depends on: the LLVM module (which encodes the graph, the pipeline's
     decisions and the buffer layout), the target, and graphc's version."""
-    from graphc import __version__
-
-    return cache.make_key(str(module), target_description(), __version__)
+    
+    return cache.make_key(str(module), target_description(), graphc_version())
 
 
 class LLVMExecutable:

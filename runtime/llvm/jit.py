@@ -118,6 +118,7 @@ class JitModule:
 
     def __init__(self, module: ir.Module, cache_key: str | None = None):
         from .. import cache
+        from ..cache import graphc_version
 
         self.llvm_ir = str(module)
         self.optimized = None
@@ -135,9 +136,7 @@ class JitModule:
         obj = tm.emit_object(self.optimized)
         self._load_object(obj)
         if cache_key:
-            from graphc import __version__
-
-            cache.store(cache_key, obj, {"graphc": __version__, "target": target_description()})
+            cache.store(cache_key, obj, {"graphc": graphc_version(), "target": target_description()})
 
     def _load_object(self, obj: bytes) -> None:
         self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), new_target_machine())
