@@ -191,6 +191,20 @@ class Tracer:
             self.requires_grad.add(p)
         return p
 
+    def _placeholder_for_update(self, t) -> None:
+        """A real tensor about to be updated in place needs a placeholder, not an inline constant."""
+        key = id(t)
+        node = self.captured.get(key)
+        if node is None or key in self.current:
+            return
+        if node.op == "constant":
+            p = self.graph.placeholder(getattr(t, "_name_hint", None) or "c", TensorType(t.dtype, t.shape),
+                                       role="const", value=np.array(t._data, copy=True))
+            self.graph.replace_all_uses(node, p)
+            self.graph.remove(node)
+            self.captured[key] = p
+            self.bound[p] = t
+
     def hyper_tensor(self, h: Hyper):
         key = h.key
         if key not in self.hypers:
@@ -223,6 +237,8 @@ class Tracer:
         if getattr(target, "_view_of", None) is not None or target._base is not None:
             raise TraceError("in-place modification of a view inside a compiled function is not supported",
                              fix="modify the base tensor, or build the result out of place")
+        if target._tnode is None:
+            self._placeholder_for_update(target)
         node = self._add(op, [self.node_of(target)] + [self.node_of(t) for t in others], attrs)
         if node.shape != tuple(target.shape):
             raise ShapeError(f"output with shape {list(target.shape)} doesn't match the broadcast shape {list(node.shape)}",

@@ -30,9 +30,9 @@ import numpy as np
 from graphc.ir.errors import GraphcTypeError, TraceError
 
 from . import _dispatch
-from . import tensor as _tensor_mod
 from ._trace import Tracer
 from .tensor import Tensor
+from .tensor import _serial as _tensor_serial  # (graphc.tensor is the factory function)
 
 log = logging.getLogger("graphc")
 
@@ -151,7 +151,7 @@ class CompiledFunction:
         from graphc.passes import run_pipeline
         from graphc.runtime.backends import get_backend
 
-        tracer = Tracer(self.name, next(_tensor_mod._serial))
+        tracer = Tracer(self.name, next(_tensor_serial))
         inputs = []
         sym_args = []
         for i, a in enumerate(args):
@@ -180,13 +180,13 @@ class CompiledFunction:
         graph = run_pipeline(graph, self.pipeline)
         executable = get_backend(self.backend).compile(graph)
         input_index = {p: i for p, i in inputs}
+        hyper_getter = {p: getter for p, getter in tracer.hypers.values()}
         bindings = []
         for p in graph.placeholders:
             if p in input_index:
                 bindings.append(("input", input_index[p]))
             elif p.role == "hyper":
-                key = tuple(int(k) if k.isdigit() else k for k in p.name.split("."))
-                bindings.append(("hyper", tracer.hypers[key][1]))
+                bindings.append(("hyper", hyper_getter[p]))
             elif p in tracer.bound and p.role != "const":
                 bindings.append(("bound", tracer.bound[p]))
             else:
@@ -239,8 +239,15 @@ def _unflatten(tree, tensors):
 def _materialize(tracer: Tracer):
     """Give real storage to what the trace left symbolic in Python state, via assigns."""
     graph = tracer.graph
+    persistent = _persistent_tensors(tracer)
     for key, t in tracer.mutated.items():
-        graph.assign(tracer.captured[key], tracer.current[key])
+        p = tracer.captured[key]
+        if t._serial >= tracer.serial_start and key not in persistent:
+            continue  # scratch made and updated inside the step: nothing outlives the call
+        if p.role == "const":  # made in the step and kept (Adam's step count): persistent state
+            p.attrs["role"] = "state"
+            graph.const_values.pop(p, None)
+        graph.assign(p, tracer.current[key])
 
     def real_for(sym) -> Tensor:
         real = Tensor._wrap(np.zeros(tuple(sym.shape), sym.dtype.np))
@@ -268,6 +275,18 @@ def _materialize(tracer: Tracer):
             if isinstance(v, Tensor) and v._tnode is not None:
                 m._buffers[k] = real_for(v)
     return grad_writes
+
+
+def _persistent_tensors(tracer: Tracer) -> set[int]:
+    """Ids of tensors kept in Python state the compiled step must update: optimizer state, buffers."""
+    keep = set()
+    for opt in tracer.optimizers.values():
+        for state in opt.state.values():
+            keep.update(id(v) for v in state.values() if isinstance(v, Tensor))
+    for m in tracer.modules.values():
+        keep.update(id(v) for v in getattr(m, "_buffers", {}).values() if v is not None)
+        keep.update(id(v) for v in getattr(m, "_parameters", {}).values() if v is not None)
+    return keep
 
 
 def _check_escapes(tracer: Tracer) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..dtypes import from_name
-from ..errors import IRError
+from ..errors import DTypeError, IRError
 from ..graph import TensorType
 from ..registry import REQUIRED, register_op
 
@@ -22,8 +22,15 @@ register_op("assign", arity=2, kind="effect", infer=_assign_rule, effect=True,
             doc="assign %target, %value: the persistent update of a param or state placeholder")
 
 
+def _dtype_attr(name: str):
+    try:
+        return from_name(name)
+    except ValueError as e:
+        raise DTypeError(str(e), fix="use one of f32, f64, i64, i32, bool") from None
+
+
 def _constant_rule(types, attrs):
-    return TensorType(from_name(attrs["dtype"]), attrs["shape"])
+    return TensorType(_dtype_attr(attrs["dtype"]), attrs["shape"])
 
 
 def _constant_ref(*, value, dtype, shape):
@@ -37,7 +44,7 @@ register_op("constant", arity=0, kind="source", infer=_constant_rule, ref=_const
 
 def _cast_rule(types, attrs):
     (t,) = types
-    return TensorType(from_name(attrs["dtype"]), t.shape)
+    return TensorType(_dtype_attr(attrs["dtype"]), t.shape)
 
 
 def _cast_ref(x, *, dtype):

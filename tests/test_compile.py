@@ -1,0 +1,282 @@
+"""graphc.compile gives eager mode's numbers: whole training steps, every optimizer option."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+
+import numpy as np
+import pytest
+
+import graphc
+from graphc import nn
+from graphc.ir.errors import TraceError
+
+
+def _clone_model(make, seed=0):
+    graphc.manual_seed(seed)
+    a = make()
+    b = make()
+    b.load_state_dict(a.state_dict())
+    return a, b
+
+
+def _data(n_steps, shape, classes, seed=1):
+    rng = np.random.default_rng(seed)
+    xs = [graphc.tensor(rng.normal(size=shape).astype(np.float32)) for _ in range(n_steps)]
+    ys = [graphc.tensor(rng.integers(0, classes, size=shape[0])) for _ in range(n_steps)]
+    return xs, ys
+
+
+def _train(model, opt, xs, ys, compiled, sched=None, backend="llvm", loss_fn=None):
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    fn = graphc.compile(step, backend=backend) if compiled else step
+    losses = []
+    for x, y in zip(xs, ys):
+        losses.append(fn(x, y).item())
+        if sched is not None:
+            sched.step()
+    return losses, fn
+
+
+def _assert_same(model_a, model_b, la, lb, rtol=2e-5, atol=2e-6):
+    np.testing.assert_allclose(la, lb, rtol=rtol, atol=atol)
+    for (na, pa), (nb, pb) in zip(model_a.state_dict().items(), model_b.state_dict().items()):
+        assert na == nb
+        np.testing.assert_allclose(pa.numpy(), pb.numpy(), rtol=rtol, atol=atol, err_msg=na)
+
+
+def _mlp():
+    return nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 5))
+
+
+SGD_OPTIONS = [
+    dict(momentum=m, dampening=d, nesterov=n, weight_decay=w, maximize=x)
+    for m, d, n, w, x in itertools.product([0.0, 0.9], [0.0, 0.3], [False, True], [0.0, 0.01], [False, True])
+    if not (n and (m == 0 or d != 0))
+]
+
+
+@pytest.mark.parametrize("options", SGD_OPTIONS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
+def test_sgd_every_option_matches_eager(options):
+    eager, comp = _clone_model(_mlp)
+    xs, ys = _data(6, (8, 12), 5)
+    la, _ = _train(eager, graphc.optim.SGD(eager.parameters(), lr=0.05, **options), xs, ys, compiled=False)
+    lb, _ = _train(comp, graphc.optim.SGD(comp.parameters(), lr=0.05, **options), xs, ys, compiled=True)
+    _assert_same(eager, comp, la, lb)
+
+
+@pytest.mark.parametrize("make_opt", [
+    lambda p: graphc.optim.Adam(p, lr=0.01),
+    lambda p: graphc.optim.Adam(p, lr=0.01, amsgrad=True, weight_decay=0.01),
+    lambda p: graphc.optim.AdamW(p, lr=0.01, weight_decay=0.1),
+    lambda p: graphc.optim.RMSprop(p, lr=0.01, momentum=0.5, centered=True),
+    lambda p: graphc.optim.Adagrad(p, lr=0.05),
+], ids=["adam", "adam-amsgrad-wd", "adamw", "rmsprop-centered", "adagrad"])
+def test_other_optimizers_match_eager(make_opt):
+    eager, comp = _clone_model(_mlp)
+    xs, ys = _data(6, (8, 12), 5)
+    la, _ = _train(eager, make_opt(eager.parameters()), xs, ys, compiled=False)
+    lb, _ = _train(comp, make_opt(comp.parameters()), xs, ys, compiled=True)
+    _assert_same(eager, comp, la, lb, rtol=1e-4, atol=1e-5)
+
+
+def test_param_groups_and_scheduler_change_lr_without_recompiling(caplog):
+    eager, comp = _clone_model(_mlp)
+    xs, ys = _data(8, (8, 12), 5)
+
+    def make(m):
+        opt = graphc.optim.SGD([{"params": m[0].parameters(), "lr": 0.1}, {"params": m[2].parameters()}],
+                               lr=0.01, momentum=0.9)
+        return opt, graphc.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+
+    opt_a, sched_a = make(eager)
+    opt_b, sched_b = make(comp)
+    la, _ = _train(eager, opt_a, xs, ys, compiled=False, sched=sched_a)
+    with caplog.at_level(logging.INFO, logger="graphc"):
+        lb, fn = _train(comp, opt_b, xs, ys, compiled=True, sched=sched_b)
+    _assert_same(eager, comp, la, lb)
+    assert fn.compile_count == 2  # the first step (creating momentum buffers), then the steady state
+    assert sum("compiling" in r.message for r in caplog.records) == 2
+    assert [g["lr"] for g in opt_b.param_groups] == [g["lr"] for g in opt_a.param_groups]
+
+
+def test_frozen_parameters_are_not_updated_and_cost_no_gradient():
+    eager, comp = _clone_model(_mlp)
+    for m in (eager, comp):
+        m[0].requires_grad_(False)
+    xs, ys = _data(4, (8, 12), 5)
+    frozen = comp[0].weight.numpy().copy()
+    la, fn = _train(eager, graphc.optim.SGD(eager.parameters(), lr=0.1), xs, ys, compiled=False)
+    lb, fn = _train(comp, graphc.optim.SGD(comp.parameters(), lr=0.1), xs, ys, compiled=True)
+    _assert_same(eager, comp, la, lb)
+    np.testing.assert_array_equal(comp[0].weight.numpy(), frozen)
+    targets = {n.inputs[0].name for n in fn.graphs()[-1].nodes if n.op == "assign"}
+    assert {"v2.weight", "v2.bias"} <= targets and not targets & {"v0.weight", "v0.bias"}
+
+
+def test_state_dicts_see_compiled_updates_without_copies():
+    model = _mlp()
+    opt = graphc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    xs, ys = _data(3, (8, 12), 5)
+    weight = model[0].weight
+    before = weight.numpy().copy()
+    _train(model, opt, xs, ys, compiled=True)
+    assert model.state_dict()["0.weight"].numpy() is not None
+    assert not np.array_equal(model.state_dict()["0.weight"].numpy(), before)
+    assert np.shares_memory(model.state_dict()["0.weight"].numpy(), weight.numpy())
+    state = opt.state_dict()["state"]
+    assert set(state) == set(range(4)) and all("momentum_buffer" in s for s in state.values())
+
+
+class LeNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 5, padding=2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = nn.functional.max_pool2d(nn.functional.relu(self.conv1(x)), 2)
+        x = nn.functional.max_pool2d(nn.functional.relu(self.conv2(x)), 2)
+        x = x.flatten(1)
+        return self.fc3(nn.functional.relu(self.fc2(nn.functional.relu(self.fc1(x)))))
+
+
+def test_lenet_train_step_matches_eager_and_reuses_memory():
+    eager, comp = _clone_model(LeNet)
+    xs, ys = _data(3, (4, 1, 28, 28), 10)
+    la, _ = _train(eager, graphc.optim.SGD(eager.parameters(), lr=0.05, momentum=0.9), xs, ys, compiled=False)
+    lb, fn = _train(comp, graphc.optim.SGD(comp.parameters(), lr=0.05, momentum=0.9), xs, ys, compiled=True)
+    _assert_same(eager, comp, la, lb, rtol=1e-4, atol=1e-5)
+    stats = fn.stats()
+    assert stats["arena_bytes"] < stats["unplanned_bytes"]
+
+
+class Mixed(nn.Module):
+    """Conv, pooling, batch norm, dropout, layer norm and embedding in one model."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(7, 4)
+        self.conv = nn.Conv2d(1, 3, 3, padding=1)
+        self.bn = nn.BatchNorm2d(3)
+        self.pool = nn.AvgPool2d(2)
+        self.ln = nn.LayerNorm(12 + 4)
+        self.drop = nn.Dropout(0.25)
+        self.fc = nn.Linear(16, 3)
+
+    def forward(self, x, tokens):
+        h = self.pool(self.bn(self.conv(x))).flatten(1)
+        h = graphc.cat([h, self.emb(tokens).mean(1)], 1)
+        return self.fc(self.drop(self.ln(h)))
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_mixed_model_train_and_eval_mode(train):
+    eager, comp = _clone_model(Mixed)
+    rng = np.random.default_rng(3)
+    xs = [graphc.tensor(rng.normal(size=(6, 1, 4, 6)).astype(np.float32)) for _ in range(3)]
+    ts = [graphc.tensor(rng.integers(0, 7, size=(6, 5))) for _ in range(3)]
+    ys = [graphc.tensor(rng.integers(0, 3, size=6)) for _ in range(3)]
+    results = []
+    for model, compiled in ((eager, False), (comp, True)):
+        model.train(train)
+        opt = graphc.optim.Adam(model.parameters(), lr=0.01)
+        loss_fn = nn.CrossEntropyLoss()
+        graphc.manual_seed(123)
+
+        def step(x, t, y, model=model, opt=opt):
+            opt.zero_grad()
+            loss = loss_fn(model(x, t), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        fn = graphc.compile(step) if compiled else step
+        results.append([fn(x, t, y).item() for x, t, y in zip(xs, ts, ys)])
+    _assert_same(eager, comp, results[0], results[1], rtol=1e-4, atol=1e-5)
+
+
+def test_compiled_module_forward_and_train_eval_recompile(caplog):
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
+    fwd = graphc.compile(model)
+    x = graphc.randn(3, 4)
+    with caplog.at_level(logging.INFO, logger="graphc"):
+        model.eval()
+        np.testing.assert_allclose(fwd(x).numpy(), model(x).detach().numpy(), rtol=1e-6)
+        model.train()
+        fwd(x)
+    assert fwd.compile_count == 2
+    assert any("train() and eval()" in r.message for r in caplog.records)
+
+
+def _line_of(fn, text):
+    import inspect
+
+    source, start = inspect.getsourcelines(fn)
+    return start + next(i for i, line in enumerate(source) if text in line)
+
+
+def test_data_dependent_control_flow_names_the_line():
+    def step(x):
+        y = x * 2
+        if y.sum() > 0:  # the offending line
+            return y
+        return -y
+
+    with pytest.raises(TraceError) as err:
+        graphc.compile(step)(graphc.ones(3))
+    assert f"test_compile.py:{_line_of(step, 'offending')}" in str(err.value)
+    assert "graphc.where" in str(err.value)
+
+
+@pytest.mark.parametrize("read", [lambda t: t.item(), lambda t: t.numpy(), lambda t: float(t), lambda t: t.tolist()])
+def test_reading_a_traced_value_raises(read):
+    def step(x):
+        return read(x.sum())
+
+    with pytest.raises(TraceError, match="traced tensor"):
+        graphc.compile(step)(graphc.ones(3))
+
+
+def test_a_traced_tensor_escaping_into_a_global_raises():
+    kept = []
+
+    def step(x):
+        y = x * 3
+        kept.append(y)
+        return x + 1
+
+    with pytest.raises(TraceError, match="stored somewhere"):
+        graphc.compile(step)(graphc.ones(3))
+
+
+def test_in_place_on_a_view_raises():
+    def step(x):
+        y = x * 1
+        v = y[0:2]
+        v.mul_(2)
+        return y
+
+    with pytest.raises(TraceError, match="view"):
+        graphc.compile(step)(graphc.ones(3))
+
+
+def test_reference_backend_gives_the_same_numbers():
+    eager, comp = _clone_model(_mlp)
+    xs, ys = _data(4, (8, 12), 5)
+    la, _ = _train(eager, graphc.optim.SGD(eager.parameters(), lr=0.05, momentum=0.9), xs, ys, compiled=False)
+    lb, _ = _train(comp, graphc.optim.SGD(comp.parameters(), lr=0.05, momentum=0.9), xs, ys, compiled=True,
+                   backend="reference")
+    _assert_same(eager, comp, la, lb, rtol=1e-6, atol=1e-7)
