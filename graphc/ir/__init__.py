@@ -20,12 +20,12 @@ from .errors import (
     TraceError,
 )
 from .graph import ROLES, Graph, Node, TensorType
-from .printer import format_graph  # noqa: E402
-from .registry import REQUIRED, OpDef, all_ops, get_op, register_op
-from .parser import load_gir, parse_graph, parse_type, parse_value, save_gir  # noqa: E402
-from .verifier import verify  # noqa: E402
 from .nx import render, to_dot, to_networkx  # noqa: E402
 from .optable import op_table_markdown  # noqa: E402
+from .parser import load_gir, parse_graph, parse_type, parse_value, save_gir  # noqa: E402
+from .printer import format_graph  # noqa: E402
+from .registry import REQUIRED, OpDef, all_ops, get_op, register_op
+from .verifier import verify  # noqa: E402
 
 __all__ = [
     "dtypes", "DType", "bool_", "float32", "float64", "int32", "int64",

@@ -321,7 +321,7 @@ class _Parser:
             node = self.graph.add(op, *inputs, name=hint, loc=loc,
                                   type_=declared if opdef.infer is None else None, **attrs)
         except GraphcError as e:
-            raise line.error(f"{op}: {e.message}", fix=e.fix) from None
+            raise line.error(e.message, fix=e.fix) from None
         except (ValueError, TypeError, KeyError) as e:  # a shape rule that raised a builtin
             raise line.error(f"{op}: {e}", fix="check the attributes against the op table in docs/ir.md") from None
         if name is None:

@@ -22,15 +22,15 @@ register_op("assign", arity=2, kind="effect", infer=_assign_rule, effect=True,
             doc="assign %target, %value: the persistent update of a param or state placeholder")
 
 
-def _dtype_attr(name: str):
+def _dtype_attr(name: str, op: str):
     try:
         return from_name(name)
     except ValueError as e:
-        raise DTypeError(str(e), fix="use one of f32, f64, i64, i32, bool") from None
+        raise DTypeError(f"{op}: {e}", fix="use one of f32, f64, i64, i32, bool") from None
 
 
 def _constant_rule(types, attrs):
-    return TensorType(_dtype_attr(attrs["dtype"]), attrs["shape"])
+    return TensorType(_dtype_attr(attrs["dtype"], "constant"), attrs["shape"])
 
 
 def _constant_ref(*, value, dtype, shape):
@@ -44,7 +44,7 @@ register_op("constant", arity=0, kind="source", infer=_constant_rule, ref=_const
 
 def _cast_rule(types, attrs):
     (t,) = types
-    return TensorType(_dtype_attr(attrs["dtype"]), t.shape)
+    return TensorType(_dtype_attr(attrs["dtype"], "cast"), t.shape)
 
 
 def _cast_ref(x, *, dtype):
