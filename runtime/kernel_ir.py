@@ -105,6 +105,41 @@ class If:
     body: list
 
 
+@dataclass(frozen=True)
+class GemmOperand:
+    """A strided matrix view of a buffer: element ``[batch..., r, c]`` is at
+    ``offset + sum(batch * batch_strides) + r * row_stride + c * col_stride`` (stride 0 broadcasts)."""
+
+    buf: str
+    offset: int
+    batch_strides: tuple
+    row_stride: int
+    col_stride: int
+
+
+@dataclass
+class Gemm:
+    """A template statement: ``out[batch..., i, j] = sum_k a[batch..., i, k] * b[batch..., k, j]``.
+
+    ``out`` is row-major over ``batch + (m, n)``. Backends emit it with a dedicated generator
+    (``runtime/llvm/gemm.py``: packed, cache-blocked, register-tiled); ``scratch`` names a buffer
+    of at least ``scratch_bytes`` for the packed panels. ``fallback`` is the same computation as
+    plain loops, for backends without a template.
+    """
+
+    out: str
+    a: GemmOperand
+    b: GemmOperand
+    dtype: str
+    m: int
+    n: int
+    k: int
+    batch: tuple = ()
+    scratch: str | None = None
+    scratch_bytes: int = 0
+    fallback: list = field(default_factory=list)
+
+
 @dataclass
 class Kernel:
     """One kernel: a name, the buffers it touches (in argument order) and its statements."""
@@ -215,6 +250,11 @@ def format_kernel(k: Kernel) -> str:
             elif isinstance(s, If):
                 lines.append(f"{pad}if {format_expr(s.cond)}:")
                 walk(s.body, depth + 1)
+            elif isinstance(s, Gemm):
+                def view(o):
+                    return f"{o.buf}[{o.offset} + b*{o.batch_strides} + r*{o.row_stride} + c*{o.col_stride}]"
+                lines.append(f"{pad}gemm {s.out}[{s.batch}+({s.m}, {s.n})] = {view(s.a)} @ {view(s.b)}, "
+                             f"k={s.k} {s.dtype}" + (f" scratch={s.scratch}" if s.scratch else ""))
             else:
                 raise TypeError(s)
 

@@ -17,7 +17,7 @@ from graphc.ir.errors import CompileError
 
 from . import lowering_index, lowering_nn  # noqa: F401  (register their rules)
 from .kernel_ir import Kernel, Load, Loop, Store, Var, linear_index
-from .lowering_rules import EXPR_RULES, KERNEL_RULES
+from .lowering_rules import EXPR_RULES, GEMM_DTYPES, KERNEL_RULES, operand_view
 
 
 @dataclass
@@ -143,7 +143,9 @@ def materialized_nodes(graph: Graph) -> set[Node]:
     """The values that get a buffer: the fusion pass's plan, else every value (no fusion).
 
     Whatever the plan says, a value with no pointwise lowering always gets a buffer, and so does
-    every operand a kernel rule reads more than once per element (matmul operands).
+    every operand a kernel rule reads more than once per element (matmul operands). The GEMM
+    template reads strided views (permute, contiguity-keeping reshape, expand, slice) in place,
+    so for a float matmul the value under such views is stored instead of the view itself.
     """
     plan = graph.meta.get("fusion")
     keep: set[Node] = set(graph.outputs)
@@ -152,9 +154,40 @@ def materialized_nodes(graph: Graph) -> set[Node]:
             continue
         if plan is None or plan.is_materialized(n) or n.op not in EXPR_RULES:
             keep.add(n)
-        if n.op == "matmul":
-            keep.update(x for x in n.inputs if x.op != "constant")
+    readers: dict[Node, list[Node]] = {n: [] for n in graph.nodes}
+    for n in graph.nodes:
+        for x in n.inputs:
+            readers.setdefault(x, []).append(n)
+    through: set[Node] = set()  # views only matmuls read, through which they read their base
+    stored: set[Node] = set()  # operands stored as they are
+    for n in graph.nodes:
+        if n.op != "matmul":
+            continue
+        for x in n.inputs:
+            if x.op == "constant":
+                continue
+            chain = _view_chain(x, graph, readers) if x.dtype.short in GEMM_DTYPES else []
+            view = operand_view(x, lambda v, c=chain: v not in c) if chain else None
+            if view is None or view[0].op == "constant":
+                keep.add(x)
+                stored.add(x)
+            else:
+                keep.add(view[0])
+                through.update(chain)
+    keep -= through - stored
     return {n for n in keep if not n.is_placeholder}
+
+
+def _view_chain(x: Node, graph: Graph, readers) -> list[Node]:
+    """The movement ops from ``x`` down that exist only to be read by matmuls (or by each other)."""
+    from .lowering_rules import VIEW_OPS
+
+    outputs = set(graph.outputs)
+    chain: list[Node] = []
+    while x.op in VIEW_OPS and x not in outputs and all(r.op == "matmul" or r in chain for r in readers[x]):
+        chain.append(x)
+        x = x.inputs[0]
+    return chain
 
 
 def lower(graph: Graph) -> Program:

@@ -17,6 +17,8 @@ from .kernel_ir import (
     AccUpdate,
     Call,
     Const,
+    Gemm,
+    GemmOperand,
     Load,
     Loop,
     Store,
@@ -216,8 +218,152 @@ def _reduce(lw, node, out):
     return init + _loops(order, [Store(out, flat_out, update)])
 
 
+# ---------------------------------------------------------------------- matmul
+VIEW_OPS = ("permute", "reshape", "expand", "slice")
+GEMM_DTYPES = ("f32", "f64")
+_ITEMSIZE = {"f32": 4, "f64": 8}
+
+
+def _row_major(shape) -> list[int]:
+    out, st = [], 1
+    for s in reversed(shape):
+        out.append(st)
+        st *= s
+    return out[::-1]
+
+
+def _reshape_strides(old_shape, old_strides, new_shape):
+    """Strides viewing a strided array in a new shape without copying (numpy's rule), or None."""
+    old = [(s, st) for s, st in zip(old_shape, old_strides) if s != 1]
+    new = [0] * len(new_shape)
+    oi, oj, ni, nj = 0, 1, 0, 1
+    while ni < len(new_shape) and oi < len(old):
+        np_, op = new_shape[ni], old[oi][0]
+        while np_ != op:
+            if np_ < op:
+                np_ *= new_shape[nj]
+                nj += 1
+            else:
+                op *= old[oj][0]
+                oj += 1
+        if any(old[t][1] != old[t + 1][0] * old[t + 1][1] for t in range(oi, oj - 1)):
+            return None
+        new[nj - 1] = old[oj - 1][1]
+        for t in range(nj - 1, ni, -1):
+            new[t - 1] = new[t] * new_shape[t]
+        ni, nj, oi, oj = nj, nj + 1, oj, oj + 1
+    return new
+
+
+def operand_view(x: Node, stored):
+    """``(base, offset, strides)``: ``x`` as a strided view of ``base``, looking through the movement
+    ops that only re-index (permute, contiguity-keeping reshape, expand, slice) until a node for
+    which ``stored(node)`` holds or that is no such op. None when some reshape needs a copy."""
+    chain = []
+    while not stored(x) and x.op in VIEW_OPS:
+        chain.append(x)
+        x = x.inputs[0]
+    base, offset, strides = x, 0, _row_major(x.shape)
+    for v in reversed(chain):
+        src = v.inputs[0]
+        if any(s == 0 for s in v.shape):
+            return None
+        if v.op == "permute":
+            strides = [strides[d % src.ndim] for d in v.attrs["dims"]]
+        elif v.op == "expand":
+            lead = v.ndim - src.ndim
+            strides = [0] * lead + [0 if s == 1 else st for s, st in zip(src.shape, strides)]
+        elif v.op == "slice":
+            d = v.attrs["dim"] % src.ndim
+            offset += v.attrs["start"] * strides[d]
+            strides = list(strides)
+            strides[d] *= v.attrs["step"]
+        else:
+            strides = _reshape_strides(src.shape, strides, v.shape)
+            if strides is None:
+                return None
+    return base, offset, list(strides)
+
+
+def _gemm_scratch(lw, nbytes: int) -> str:
+    """One scratch buffer shared by every GEMM of the program (they run one after another)."""
+    from .lower import Buffer
+
+    for buf in lw.order:
+        if buf.name == "gemm_scratch":
+            break
+    else:
+        buf = Buffer("gemm_scratch", "f64", (1,), "temp")
+        lw.order.append(buf)
+    buf.shape = (max(buf.shape[0], -(-nbytes // 8)),)
+    lw.reads.add(buf.name)
+    return buf.name
+
+
+def _gemm_template(lw, node, out):
+    """The Gemm statement for ``node`` when both operands are strided views of stored buffers."""
+    from .llvm import gemm  # the blocking parameters decide the scratch size
+
+    a, b = node.inputs
+    dtype = node.dtype.short
+    *batch, m, n = node.shape
+    k = a.shape[-1]
+    if dtype not in GEMM_DTYPES or a.ndim < 2 or b.ndim < 2 or 0 in node.shape or k == 0:
+        return None
+    ops = []
+    for x in (a, b):
+        view = operand_view(x, lambda v: v in lw.buffers)
+        if view is None or view[0] not in lw.buffers:
+            return None
+        base, offset, strides = view
+        lead = len(batch) - (x.ndim - 2)
+        bstr = tuple([0] * lead + [0 if s == 1 else st for s, st in zip(x.shape[:-2], strides[:-2])])
+        name = lw.buffers[base].name
+        lw.reads.add(name)
+        ops.append(GemmOperand(name, offset, bstr, strides[-2], strides[-1]))
+    stmt = Gemm(out, ops[0], ops[1], dtype, m, n, k, tuple(batch))
+    nbytes = gemm.scratch_bytes(stmt)
+    if nbytes:
+        stmt.scratch = _gemm_scratch(lw, nbytes)
+        stmt.scratch_bytes = nbytes
+    return [stmt]
+
+
 @kernel_rule("matmul")
 def _matmul(lw, node, out):
+    """A packed, blocked GEMM template where the LLVM backend has one, else plain loops."""
+    template = _gemm_template(lw, node, out)
+    if template is None:
+        return _matmul_loops(lw, node, out)
+    g = template[0]
+    if g.m == 1 and _numel(g.batch) == 1 and g.a.col_stride == 1 and g.b.row_stride == 1:
+        return _matmul_dots(lw, node, out)  # a row times a k-contiguous B: n dot products
+    g.fallback = _matmul_loops(lw, node, out)
+    return template
+
+
+def _numel(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def _matmul_dots(lw, node, out):
+    """out[0, j] = sum_k a[0, k] * b[k, j] as contiguous dot products (vectorised reductions)."""
+    a, b = node.inputs
+    dtype = node.dtype.short
+    j, kk = Var("j"), Var("k")
+    zeros = [const_i(0)] * (node.ndim - 1)
+    acc = lw.fresh("acc")
+    dot = AccUpdate(acc, "add", Call("mul", (lw.value(a, zeros[: a.ndim - 1] + [kk]),
+                                            lw.value(b, zeros[: b.ndim - 2] + [kk, j])), dtype))
+    body = [AccInit(acc, dtype, _init_value("sum", dtype)), Loop("k", a.shape[-1], [dot]),
+            Store(out, j, AccRef(acc, dtype))]
+    return [Loop("j", node.shape[-1], body)]
+
+
+def _matmul_loops(lw, node, out):
     """out[..., i, j] = sum_k a[..., i, k] * b[..., k, j]; the j loop is innermost (contiguous)."""
     a, b = node.inputs
     dtype = node.dtype.short

@@ -16,8 +16,8 @@ from graphc.ir.dtypes import from_name
 from graphc.ir.errors import GraphcIndexError
 
 from .. import cache
-from ..cache import graphc_version
 from ..backends import register_backend
+from ..cache import graphc_version
 from ..lower import lower
 from .jit import JitModule, build_module, target_description
 
@@ -27,7 +27,7 @@ _ALIGN = 64
 def cache_key(graph: Graph, module) -> str:
     """What the native code depends on: the LLVM module (which encodes the graph, the pipeline's
     decisions and the buffer layout), the target, and graphc's version."""
-    
+
     return cache.make_key(str(module), target_description(), graphc_version())
 
 

@@ -19,6 +19,7 @@ from ..kernel_ir import (
     AccUpdate,
     Call,
     Const,
+    Gemm,
     If,
     Kernel,
     Load,
@@ -26,7 +27,7 @@ from ..kernel_ir import (
     Store,
     Var,
 )
-from . import vecmath
+from . import gemm, vecmath
 
 F32, F64, I64, I32, I8, I1 = ir.FloatType(), ir.DoubleType(), ir.IntType(64), ir.IntType(32), ir.IntType(8), ir.IntType(1)
 PTR = ir.PointerType()
@@ -102,6 +103,8 @@ class KernelEmitter:
                 self.builder.store(self.expr(s.value), self.accs[s.name])
             elif isinstance(s, If):
                 self.if_(s)
+            elif isinstance(s, Gemm):
+                gemm.emit(self, s)  # a template kernel: packed, blocked, register-tiled
             else:
                 raise CompileError(f"unknown kernel statement {s!r}")
 
