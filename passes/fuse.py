@@ -7,7 +7,9 @@ flip) are computed inside the kernel that reads them, so a chain such as
 
 - it is a graph output;
 - its op is not pointwise (reductions, matmul, convolution, pooling, gathers, random);
-- it is an operand of a matmul or convolution (those read each element many times);
+- it is an operand of a matmul or convolution (those read each element many times), except
+  that views (permute, reshape, expand, slice) read only by matmuls are not stored: the
+  GEMM reads the value under them in place, with strides;
 - it is pointwise but read by more than one kernel (recomputing it would repeat work).
 
 The plan is stored in ``graph.meta["fusion"]`` as a :class:`FusionPlan`, with the reason for
@@ -24,6 +26,7 @@ from graphc.ir import Graph, Node, get_op
 from .manager import register_pass
 
 POINTWISE_KINDS = {"elementwise", "movement"}
+VIEW_OPS = {"permute", "reshape", "expand", "slice"}
 OPERAND_HEAVY = {"matmul", "conv2d", "conv2d_backward_input", "conv2d_backward_weight"}
 
 
@@ -57,7 +60,17 @@ def fuse(graph: Graph, ctx=None) -> Graph:
         elif not _pointwise(node):
             plan.materialized[node] = f"{node.op} is not pointwise"
         elif any(r.op in OPERAND_HEAVY for r in readers[node]):
+            if node.op in VIEW_OPS and all(r.op == "matmul" or r.op in VIEW_OPS for r in readers[node]):
+                continue  # a view only matmuls read: the GEMM reads its base in place, with strides
             plan.materialized[node] = "operand of a matmul or convolution"
+    for node in graph.nodes:
+        if node.op in VIEW_OPS and node not in plan.materialized and all(
+                r.op == "matmul" or r.op in VIEW_OPS for r in readers[node]) and any(r.op == "matmul" for r in readers[node]):
+            base = node
+            while base.op in VIEW_OPS and base not in plan.materialized:
+                base = base.inputs[0]
+            if not base.is_placeholder and base.op != "constant":
+                plan.materialized.setdefault(base, "matmul operand (read in place through views)")
     # a pointwise value read by several kernels is computed once; readers that are themselves
     # fused count through the kernel they end up in, so resolve from the last node backwards
     for node in reversed(graph.nodes):
