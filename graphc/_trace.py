@@ -159,7 +159,7 @@ class Tracer:
             return self.current[key]
         return self.capture(t)
 
-    def capture(self, t, role: str | None = None) -> Node:
+    def capture(self, t, role: str | None = None, inline: bool = True) -> Node:
         key = id(t)
         if key in self.captured:
             return self.captured[key]
@@ -172,7 +172,7 @@ class Tracer:
                 role = "const"
             else:
                 role = "state"
-        if role == "const" and t._data.size and not t.requires_grad:
+        if inline and role == "const" and t._data.size and not t.requires_grad:
             flat = t._data.reshape(-1)
             if np.all(flat == flat[0]) and (t._data.ndim == 0 or t._data.size == 1):
                 # a number written in the traced code: an inline constant, not a buffer
@@ -195,7 +195,10 @@ class Tracer:
         """A real tensor about to be updated in place needs a placeholder, not an inline constant."""
         key = id(t)
         node = self.captured.get(key)
-        if node is None or key in self.current:
+        if node is None:
+            self.capture(t, inline=False)
+            return
+        if key in self.current:
             return
         if node.op == "constant":
             p = self.graph.placeholder(getattr(t, "_name_hint", None) or "c", TensorType(t.dtype, t.shape),

@@ -114,11 +114,11 @@ def test_frozen_parameters_are_not_updated_and_cost_no_gradient():
     for m in (eager, comp):
         m[0].requires_grad_(False)
     xs, ys = _data(4, (8, 12), 5)
-    frozen = comp[0].weight.numpy().copy()
+    frozen = comp[0].weight.detach().numpy().copy()
     la, fn = _train(eager, graphc.optim.SGD(eager.parameters(), lr=0.1), xs, ys, compiled=False)
     lb, fn = _train(comp, graphc.optim.SGD(comp.parameters(), lr=0.1), xs, ys, compiled=True)
     _assert_same(eager, comp, la, lb)
-    np.testing.assert_array_equal(comp[0].weight.numpy(), frozen)
+    np.testing.assert_array_equal(comp[0].weight.detach().numpy(), frozen)
     targets = {n.inputs[0].name for n in fn.graphs()[-1].nodes if n.op == "assign"}
     assert {"v2.weight", "v2.bias"} <= targets and not targets & {"v0.weight", "v0.bias"}
 
@@ -128,11 +128,11 @@ def test_state_dicts_see_compiled_updates_without_copies():
     opt = graphc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     xs, ys = _data(3, (8, 12), 5)
     weight = model[0].weight
-    before = weight.numpy().copy()
+    before = weight.detach().numpy().copy()
     _train(model, opt, xs, ys, compiled=True)
     assert model.state_dict()["0.weight"].numpy() is not None
     assert not np.array_equal(model.state_dict()["0.weight"].numpy(), before)
-    assert np.shares_memory(model.state_dict()["0.weight"].numpy(), weight.numpy())
+    assert np.shares_memory(model.state_dict()["0.weight"].numpy(), weight.detach().numpy())
     state = opt.state_dict()["state"]
     assert set(state) == set(range(4)) and all("momentum_buffer" in s for s in state.values())
 
@@ -172,9 +172,9 @@ class Mixed(nn.Module):
         self.conv = nn.Conv2d(1, 3, 3, padding=1)
         self.bn = nn.BatchNorm2d(3)
         self.pool = nn.AvgPool2d(2)
-        self.ln = nn.LayerNorm(12 + 4)
+        self.ln = nn.LayerNorm(18 + 4)
         self.drop = nn.Dropout(0.25)
-        self.fc = nn.Linear(16, 3)
+        self.fc = nn.Linear(22, 3)
 
     def forward(self, x, tokens):
         h = self.pool(self.bn(self.conv(x))).flatten(1)
@@ -192,7 +192,9 @@ def test_mixed_model_train_and_eval_mode(train):
     results = []
     for model, compiled in ((eager, False), (comp, True)):
         model.train(train)
-        opt = graphc.optim.Adam(model.parameters(), lr=0.01)
+        # SGD, not Adam: the conv bias before batch norm has a gradient of pure rounding noise,
+        # which Adam's normalisation would blow up into lr-sized differences
+        opt = graphc.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
         loss_fn = nn.CrossEntropyLoss()
         graphc.manual_seed(123)
 
