@@ -211,9 +211,12 @@ class Tracer:
     def hyper_tensor(self, h: Hyper):
         key = h.key
         if key not in self.hypers:
-            from graphc.ir.dtypes import float32
+            from graphc.ir.dtypes import float64
 
-            p = self.graph.placeholder(".".join(map(str, key)), TensorType(float32, ()), role="hyper")
+            # float64, like the Python float it stands for: scalar arithmetic on hyperparameters
+            # (1 - beta1, lr / bias_correction) rounds as in eager mode, and meeting a float32
+            # tensor casts it down exactly as a Python number would be
+            p = self.graph.placeholder(".".join(map(str, key)), TensorType(float64, ()), role="hyper")
             self.hypers[key] = (p, h.getter)
         return self.make_symbolic(self.hypers[key][0], False)
 

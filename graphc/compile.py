@@ -78,7 +78,7 @@ class _Entry:
             elif kind == "bound":
                 arrays.append(x._data)
             elif kind == "hyper":
-                arrays.append(np.asarray(x(), np.float32))
+                arrays.append(np.asarray(x(), np.float64))
             else:
                 arrays.append(x)
         outs = self.executable.run(arrays)
