@@ -51,7 +51,9 @@ def _matmul_rule(types, attrs):
     if a.ndim < 2 or b.ndim < 2:
         raise ShapeError(f"matmul: both operands need at least 2 dims, got {_fmt(a.shape)} and {_fmt(b.shape)}",
                          fix="reshape 1-D operands to [1, k] / [k, 1] (torch.matmul on tensors does this)")
-    _float_operands("matmul", types)
+    same_dtype("matmul", types)
+    if a.dtype.is_bool:  # PyTorch multiplies integer matrices on the CPU, but not bool ones
+        raise DTypeError("matmul is not defined for bool tensors", fix="cast with .int() or .float() first")
     if a.shape[-1] != b.shape[-2]:
         raise ShapeError(f"mat1 and mat2 shapes cannot be multiplied ({a.shape[-2]}x{a.shape[-1]} and "
                          f"{b.shape[-2]}x{b.shape[-1]})",
