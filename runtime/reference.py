@@ -17,7 +17,8 @@ def run_node(node: Node, args: list) -> np.ndarray:
     opdef = get_op(node.op)
     if opdef.ref is None:
         raise CompileError(f"op {node.op} has no reference implementation")
-    out = np.asarray(opdef.ref(*args, **node.attrs))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # inf/nan follow IEEE, as in PyTorch
+        out = np.asarray(opdef.ref(*args, **node.attrs))
     if node.type is not None and out.dtype != node.type.dtype.np:
         out = out.astype(node.type.dtype.np)
     return out

@@ -150,7 +150,9 @@ def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False,
     else:
         from graphc.random import philox_seed_offset
 
-        seed, offset = philox_seed_offset(max(x.numel(), 1), generator=generator)
+        # Philox gives four float32 numbers per counter block but only two float64 ones
+        per_value = 2 if x.dtype is D.float64 else 1
+        seed, offset = philox_seed_offset(max(x.numel(), 1) * per_value, generator=generator)
         seed = seed if isinstance(seed, Tensor) else P.const(seed, D.int64)
         offset = offset if isinstance(offset, Tensor) else P.const(offset, D.int64)
         u = P.apply("rand_uniform", seed, offset, shape=tuple(x.shape), dtype=x.dtype.short)
