@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..dtypes import bool_, from_name
-from ..errors import DTypeError, ShapeError
+from ..errors import DTypeError, GraphcIndexError, ShapeError
 from ..graph import TensorType
 
 
@@ -56,8 +56,9 @@ def normalize_dims(dims, ndim: int, op: str) -> tuple[int, ...]:
     out = []
     for d in dims:
         if not -max(ndim, 1) <= d < max(ndim, 1):
-            raise ShapeError(f"{op}: dimension {d} is out of range for a tensor of {ndim} dims",
-                             fix=f"use a dimension in [{-max(ndim, 1)}, {max(ndim, 1) - 1}]")
+            raise GraphcIndexError(
+                f"{op}: Dimension out of range (expected to be in range of [{-max(ndim, 1)}, {max(ndim, 1) - 1}], but got {d})",
+                fix=f"use a dimension in [{-max(ndim, 1)}, {max(ndim, 1) - 1}]")
         out.append(d % ndim if ndim else 0)
     if len(set(out)) != len(out):
         raise ShapeError(f"{op}: dimension {dims} repeats a dimension")
