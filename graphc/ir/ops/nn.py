@@ -296,7 +296,11 @@ def _max_pool_ref(x, *, kernel, stride, padding, dilation, ceil_mode):
     out_hw = tuple(pool_out_size(s, k, st, p, d, ceil_mode) for s, k, st, p, d in
                    zip(x.shape[2:], kernel, stride, padding, dilation))
     win = _windows(x, kernel, stride, padding, dilation, out_hw, fill=-np.inf)
-    return win.max(axis=(4, 5))  # NaN propagates, as in PyTorch
+    out = win[..., 0, 0].copy()
+    for i in range(kernel[0]):  # elementwise maxima over taps beat a reduction over tiny strided axes
+        for j in range(kernel[1]):
+            np.maximum(out, win[..., i, j], out=out)  # NaN propagates, as in PyTorch
+    return out
 
 
 _MAX_POOL_ATTRS = {"kernel": ("ints", REQUIRED), "stride": ("ints", REQUIRED), "padding": ("ints", (0, 0)),
@@ -315,26 +319,33 @@ def _max_pool_backward_rule(types, attrs):
     return TensorType(x.dtype, x.shape)
 
 
+def _first_valid_tap(out_len, size, kernel, stride, pad, dil):
+    """Per output position, the first kernel tap that lands inside the input (not in the padding)."""
+    start = np.arange(out_len) * stride - pad
+    first = np.where(start < 0, -(start // dil), 0)  # ceil(-start / dil) taps skip the left padding
+    return np.minimum(first, kernel - 1)
+
+
 def _max_pool_backward_ref(grad, x, *, kernel, stride, padding, dilation, ceil_mode):
-    n, c, h, w = x.shape
     ho, wo = grad.shape[2:]
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
-    win = _windows(x, kernel, stride, padding, dilation, (ho, wo), fill=-np.inf).reshape(n, c, ho, wo, kh * kw)
-    tap = np.argmax(win, axis=-1)  # the first maximum (the first NaN, if any)
-    # A window whose real values are all -inf must not pick a padding tap: PyTorch then uses its
-    # first in-range tap
-    valid = _windows(np.ones((1, 1, h, w), bool), kernel, stride, padding, dilation, (ho, wo), fill=False)
-    valid = valid.reshape(1, 1, ho, wo, kh * kw)
-    chosen_valid = np.take_along_axis(np.broadcast_to(valid, win.shape), tap[..., None], -1)[..., 0]
-    tap = np.where(chosen_valid, tap, np.argmax(valid, axis=-1))
-    # flat positions on the padded grid, then one bincount does every (overlapping) scatter-add
-    hp, wp = max(h + 2 * ph, (ho - 1) * sh + dh * (kh - 1) + 1), max(w + 2 * pw, (wo - 1) * sw + dw * (kw - 1) + 1)
-    iy = np.arange(ho)[:, None] * sh + (tap // kw) * dh
-    ix = np.arange(wo)[None, :] * sw + (tap % kw) * dw
-    plane = (np.arange(n)[:, None] * c + np.arange(c)[None, :])[:, :, None, None]
-    flat = (plane * hp + iy) * wp + ix
-    buf = np.bincount(flat.ravel(), weights=grad.ravel(), minlength=n * c * hp * wp).astype(x.dtype, copy=False)
-    return np.ascontiguousarray(buf.reshape(n, c, hp, wp)[:, :, ph:ph + h, pw:pw + w])
+    win = _windows(x, kernel, stride, padding, dilation, (ho, wo), fill=-np.inf)
+    # PyTorch's scan: start at the first in-range tap with -inf, move on a strictly greater
+    # value; graphc takes the first NaN (as the compiled kernels do). Padding (-inf) never wins.
+    first_i = _first_valid_tap(ho, x.shape[2], kh, sh, ph, dh)
+    first_j = _first_valid_tap(wo, x.shape[3], kw, sw, pw, dw)
+    tap = np.broadcast_to(first_i[:, None] * kw + first_j[None, :], grad.shape).copy()
+    best = np.full(grad.shape, -np.inf, dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            v = win[..., i, j]
+            better = (v > best) | (np.isnan(v) & ~np.isnan(best))
+            tap[better] = i * kw + j
+            best = np.where(better, v, best)
+    zero = np.zeros((), grad.dtype)
+    out = _scatter_taps(lambda i, j: np.where(tap == i * kw + j, grad, zero), x.shape[:2], x.shape[2:], (ho, wo),
+                        kernel, stride, padding, dilation, grad.dtype)
+    return np.ascontiguousarray(out)
 
 
 register_op("max_pool2d_backward", arity=2, kind="pool", infer=_max_pool_backward_rule, ref=_max_pool_backward_ref,
