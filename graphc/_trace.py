@@ -23,7 +23,7 @@ from graphc.ir.errors import AutogradError, ShapeError, TraceError
 from graphc.ir.source import user_location
 
 from . import _dispatch
-from .autograd import is_grad_enabled
+from .autograd import check_root, is_grad_enabled
 
 
 class Hyper(float):
@@ -272,13 +272,8 @@ class Tracer:
 
         roots, seeds = [], []
         for t, g in zip(tensors, grad_tensors):
-            if not t.requires_grad:
-                raise AutogradError("element 0 of tensors does not require grad and does not have a grad_fn",
-                                    fix="call backward() on a result computed from a tensor with requires_grad=True")
+            check_root(t, g is not None)
             if g is None:
-                if t.numel() != 1:
-                    raise AutogradError(f"grad can be implicitly created only for scalar outputs (got shape {list(t.shape)})",
-                                        fix="pass gradient=, or reduce the output with .sum() or .mean() first")
                 seed = self.graph.add("constant", value=1.0, dtype=t.dtype.short, shape=tuple(t.shape), loc=user_location())
             else:
                 g = g if isinstance(g, Tensor) else _dispatch.operand(g)

@@ -159,6 +159,16 @@ class TapeNode:
         return f"<{self.name()} object>"
 
 
+def check_root(t, has_gradient: bool) -> None:
+    """PyTorch's checks of a tensor ``backward()`` starts from (eager and traced alike)."""
+    if not t.requires_grad:
+        raise AutogradError("element 0 of tensors does not require grad and does not have a grad_fn",
+                            fix="call backward() on a result computed from a tensor with requires_grad=True")
+    if not has_gradient and t.numel() != 1:
+        raise AutogradError(f"grad can be implicitly created only for scalar outputs (got shape {list(t.shape)})",
+                            fix="pass gradient=torch.ones_like(out), or reduce the output with .sum() or .mean() first")
+
+
 def _collect(roots):
     """Topologically ordered TapeNodes reachable from the roots (inputs first)."""
     order, seen = [], set()
@@ -185,13 +195,8 @@ def run_backward(tensors, grad_tensors, retain_graph: bool = False, inputs=None)
 
     roots, seeds = [], []
     for t, g in zip(tensors, grad_tensors):
-        if not t.requires_grad:
-            raise AutogradError("element 0 of tensors does not require grad and does not have a grad_fn",
-                                fix="call backward() on a result computed from a tensor with requires_grad=True")
+        check_root(t, g is not None)
         if g is None:
-            if t.numel() != 1:
-                raise AutogradError(f"grad can be implicitly created only for scalar outputs (got shape {list(t.shape)})",
-                                    fix="pass gradient=torch.ones_like(out), or reduce the output with .sum() or .mean() first")
             g = np.ones(t.shape, t.dtype.np)
         else:
             g = g._data if isinstance(g, Tensor) else np.asarray(g)

@@ -20,10 +20,10 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 
 import numpy as np
 
+from graphc.ir.atomic import atomic_write
 from graphc.ir.errors import GraphcTypeError, GraphcValueError
 
 __all__ = ["write_arrays", "read_arrays", "encode", "decode"]
@@ -73,27 +73,7 @@ def write_arrays(path, arrays: dict, metadata: dict | None = None) -> None:
     if hasattr(path, "write"):
         path.write(payload)
         return
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
+    atomic_write(path, payload)
 
 
 def _corrupt(where: str, why: str) -> GraphcValueError:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
+
+from graphc.ir.atomic import atomic_write
 
 FORMAT = 1
 
@@ -47,21 +48,6 @@ def make_key(*parts: str) -> str:
     return h.hexdigest()[:40]
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def load(key: str) -> bytes | None:
     """The cached object code for ``key``, or None when absent or damaged."""
     if not enabled():
@@ -82,9 +68,9 @@ def store(key: str, data: bytes, info: dict) -> None:
         return
     d = cache_dir()
     try:
-        _atomic_write(d / f"{key}.o", data)
+        atomic_write(d / f"{key}.o", data)
         meta = {"format": FORMAT, "sha256": hashlib.sha256(data).hexdigest(), **info}
-        _atomic_write(d / f"{key}.json", json.dumps(meta, indent=1).encode())
+        atomic_write(d / f"{key}.json", json.dumps(meta, indent=1).encode())
     except OSError:
         pass  # a read-only or full cache folder only costs a recompile next time
 

@@ -30,11 +30,11 @@ import json
 import math
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_write
 from .dtypes import ALL as _ALL_DTYPES
 from .errors import GraphcError, IRError
 from .graph import ROLES, Graph, Node, TensorType
@@ -359,20 +359,6 @@ def _values_path(path: Path) -> Path:
     return path.with_suffix(".npz")
 
 
-def _write_atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_gir(graph: Graph, path: str | os.PathLike) -> None:
     """Write ``graph`` as IR text to ``path`` (``.gir``); bound placeholder values go to ``path.npz``.
 
@@ -381,7 +367,7 @@ def save_gir(graph: Graph, path: str | os.PathLike) -> None:
     """
     path = Path(path)
     text = format_graph(graph) + "\n"
-    _write_atomic(path, lambda f: f.write(text.encode("utf-8")))
+    atomic_write(path, text.encode("utf-8"))
     values = {}
     for node, value in graph.const_values.items():
         array = np.asarray(value)
@@ -390,7 +376,7 @@ def save_gir(graph: Graph, path: str | os.PathLike) -> None:
         values[node.name] = array
     npz = _values_path(path)
     if values:
-        _write_atomic(npz, lambda f: np.savez(f, **values))
+        atomic_write(npz, lambda f: np.savez(f, **values))
     elif npz.exists():
         npz.unlink()
 
