@@ -146,10 +146,11 @@ class CompiledFunction:
         return sum(len(es) for es in self._entries.values())
 
     # ------------------------------------------------------------------ tracing
-    def _build(self, args, sig) -> _Entry:
+    def trace(self, *args):
+        """Trace one call on ``args`` (running nothing) and return ``(tracer, graph, inputs, out_tree,
+        grad_writes)``: the unoptimised graph, its input placeholders with argument positions, the
+        return structure, and the leaves whose ``.grad`` the step writes."""
         from graphc.ir import TensorType
-        from graphc.passes import run_pipeline
-        from graphc.runtime.backends import get_backend
 
         tracer = Tracer(self.name, next(_tensor_serial))
         inputs = []
@@ -176,7 +177,13 @@ class CompiledFunction:
         graph.set_outputs(outputs)
         del result, out_tensors, sym_args
         _check_escapes(tracer)
+        return tracer, graph, inputs, out_tree, grad_writes
 
+    def _build(self, args, sig) -> _Entry:
+        from graphc.passes import run_pipeline
+        from graphc.runtime.backends import get_backend
+
+        tracer, graph, inputs, out_tree, grad_writes = self.trace(*args)
         graph = run_pipeline(graph, self.pipeline)
         executable = get_backend(self.backend).compile(graph)
         input_index = {p: i for p, i in inputs}
@@ -249,9 +256,10 @@ def _materialize(tracer: Tracer):
             graph.const_values.pop(p, None)
         graph.assign(p, tracer.current[key])
 
-    def real_for(sym) -> Tensor:
+    def real_for(sym, name: str) -> Tensor:
         real = Tensor._wrap(np.zeros(tuple(sym.shape), sym.dtype.np))
-        p = graph.placeholder("state", sym._tnode.type, role="state")
+        real._name_hint = name
+        p = graph.placeholder(name, sym._tnode.type, role="state")
         tracer.bound[p] = real
         tracer.captured[id(real)] = p
         graph.assign(p, sym._tnode)
@@ -261,19 +269,18 @@ def _materialize(tracer: Tracer):
     for t in list(tracer.bound.values()):
         g = t.grad if isinstance(t, Tensor) else None
         if g is not None and g._tnode is not None:
-            t.grad = real_for(g)
-            if t._name_hint:
-                t.grad._name_hint = t._name_hint + ".grad"
+            t.grad = real_for(g, f"{t._name_hint or 'param'}.grad")
             grad_writes.append(t)
     for opt in tracer.optimizers.values():
-        for state in opt.state.values():
+        for param, state in opt.state.items():
             for k, v in list(state.items()):
                 if isinstance(v, Tensor) and v._tnode is not None:
-                    state[k] = real_for(v)
+                    owner = getattr(param, "_name_hint", None) or "param"
+                    state[k] = real_for(v, f"{owner}.{k}")
     for m in tracer.modules.values():
         for k, v in list(getattr(m, "_buffers", {}).items()):
             if isinstance(v, Tensor) and v._tnode is not None:
-                m._buffers[k] = real_for(v)
+                m._buffers[k] = real_for(v, v._name_hint or k)
     return grad_writes
 
 
