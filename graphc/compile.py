@@ -180,11 +180,12 @@ class CompiledFunction:
         return tracer, graph, inputs, out_tree, grad_writes
 
     def _build(self, args, sig) -> _Entry:
-        from graphc.passes import run_pipeline
+        from graphc.passes import PassContext, run_pipeline
+        from graphc.passes.manager import instruments_from_env
         from graphc.runtime.backends import get_backend
 
         tracer, graph, inputs, out_tree, grad_writes = self.trace(*args)
-        graph = run_pipeline(graph, self.pipeline)
+        graph = run_pipeline(graph, self.pipeline, PassContext(instruments=instruments_from_env()))
         executable = get_backend(self.backend).compile(graph)
         input_index = {p: i for p, i in inputs}
         hyper_getter = {p: getter for p, getter in tracer.hypers.values()}

@@ -91,6 +91,44 @@ class VerifyInstrument(Instrument):
             raise CompileError(f"the graph is malformed after pass {name!r}: {e}") from e
 
 
+class DumpIRInstrument(Instrument):
+    """Writes the graph before the first pass and after every pass as ``NNN_passname.gir`` files."""
+
+    def __init__(self, folder):
+        import os
+
+        self.folder = os.fspath(folder)
+        self.count = 0
+
+    def _write(self, name: str, graph: Graph) -> None:
+        import os
+
+        from graphc.ir.parser import save_gir
+
+        os.makedirs(self.folder, exist_ok=True)
+        save_gir(graph, os.path.join(self.folder, f"{self.count:03d}_{name}.gir"))
+        self.count += 1
+
+    def run_before_pass(self, name, graph, ctx):
+        if self.count == 0:
+            self._write("trace", graph)
+
+    def run_after_pass(self, name, graph, ctx):
+        self._write(name, graph)
+
+
+def instruments_from_env() -> list[Instrument]:
+    """``GRAPHC_DUMP_IR=dir`` dumps every stage; ``GRAPHC_VERIFY=1`` verifies after every pass."""
+    import os
+
+    out: list[Instrument] = []
+    if os.environ.get("GRAPHC_VERIFY", "0") not in ("0", ""):
+        out.append(VerifyInstrument())
+    if os.environ.get("GRAPHC_DUMP_IR"):
+        out.append(DumpIRInstrument(os.environ["GRAPHC_DUMP_IR"]))
+    return out
+
+
 @dataclass
 class PassContext:
     """Options and instruments for one pipeline run; passes may keep notes in ``info``."""

@@ -89,3 +89,15 @@ def test_pipeline_edits_and_instruments():
     assert seen == ["t"] and set(timing.times) == {"simplify", "test_mark", "dce"}
     with pytest.raises(Exception, match="not in the pipeline"):
         pipe.insert_after("nope", "dce")
+
+
+def test_dump_ir_instrument_writes_every_stage(tmp_path, monkeypatch):
+    import graphc
+    from graphc.ir import load_gir
+
+    monkeypatch.setenv("GRAPHC_DUMP_IR", str(tmp_path))
+    model = graphc.nn.Linear(3, 2)
+    graphc.compile(model, passes=["simplify", "dce"])(graphc.ones(4, 3))
+    names = sorted(p.name for p in tmp_path.glob("*.gir"))
+    assert names == ["000_trace.gir", "001_simplify.gir", "002_dce.gir"]
+    assert load_gir(tmp_path / "002_dce.gir").outputs
