@@ -26,9 +26,13 @@ from .kernel_ir import (
 from .lowering_rules import kernel_rule, linear_index
 
 
-def _loops(spec, body):
+def _loops(spec, body, parallel=False):
+    """Loops over ``spec`` (outermost first); ``parallel`` marks the outermost one (its iterations
+    write disjoint outputs: a batch image, an output channel)."""
     for name, extent in reversed(spec):
         body = [Loop(name, extent, body)]
+    if spec:
+        body[0].parallel = parallel
     return body
 
 
@@ -75,9 +79,9 @@ def _conv2d(lw, node, out):
     wv = lw.value(w, [o, c, ky, kx])
     out_idx = linear_index([n, o, oy, ox], node.shape)
     contrib = Call("select", (ok, Call("mul", (wv, xv), dt), _zero(dt)), dt)
-    init = _loops([("n", N), ("o", O), ("oy", OH), ("ox", OW)], [Store(out, out_idx, _zero(dt))])
+    init = _loops([("n", N), ("o", O), ("oy", OH), ("ox", OW)], [Store(out, out_idx, _zero(dt))], parallel=True)
     acc = Store(out, out_idx, Call("add", (Load(out, out_idx, dt), contrib), dt))
-    return init + _loops([("n", N), ("o", O), ("c", Cg), ("ky", KH), ("kx", KW), ("oy", OH), ("ox", OW)], [acc])
+    return init + _loops([("n", N), ("o", O), ("c", Cg), ("ky", KH), ("kx", KW), ("oy", OH), ("ox", OW)], [acc], parallel=True)
 
 
 @kernel_rule("conv2d_backward_input")
@@ -98,8 +102,8 @@ def _conv2d_backward_input(lw, node, out):
     scatter = If(_both(_in_range(iy, H), _in_range(ix, W)),
                  [Store(out, target, Call("add", (Load(out, target, dt), value), dt))])
     zero_idx = _vars("z0", "z1", "z2", "z3")
-    init = _loops([("z0", N), ("z1", C), ("z2", H), ("z3", W)], [Store(out, linear_index(zero_idx, node.shape), _zero(dt))])
-    return init + _loops([("n", N), ("o", O), ("c", Cg), ("ky", KH), ("kx", KW), ("oy", OH), ("ox", OW)], [scatter])
+    init = _loops([("z0", N), ("z1", C), ("z2", H), ("z3", W)], [Store(out, linear_index(zero_idx, node.shape), _zero(dt))], parallel=True)
+    return init + _loops([("n", N), ("o", O), ("c", Cg), ("ky", KH), ("kx", KW), ("oy", OH), ("ox", OW)], [scatter], parallel=True)
 
 
 @kernel_rule("conv2d_backward_weight")
@@ -122,7 +126,7 @@ def _conv2d_backward_weight(lw, node, out):
     body = [AccInit(acc, dt, _zero(dt))]
     body += _loops([("n", N), ("oy", OH), ("ox", OW)], [AccUpdate(acc, "add", prod)])
     body.append(Store(out, linear_index([o, c, ky, kx], node.shape), AccRef(acc, dt)))
-    return _loops([("o", O), ("c", Cg), ("ky", KH), ("kx", KW)], body)
+    return _loops([("o", O), ("c", Cg), ("ky", KH), ("kx", KW)], body, parallel=True)
 
 
 def _window_taps(a):
@@ -148,7 +152,7 @@ def _max_pool2d(lw, node, out):
     body = [AccInit(acc, dt, Const(float("-inf"), dt))]
     body += _loops([("ky", a["kernel"][0]), ("kx", a["kernel"][1])], [AccUpdate(acc, "max", v)])
     body.append(Store(out, linear_index([n, c, oy, ox], node.shape), AccRef(acc, dt)))
-    return _loops([("n", N), ("c", C), ("oy", OH), ("ox", OW)], body)
+    return _loops([("n", N), ("c", C), ("oy", OH), ("ox", OW)], body, parallel=True)
 
 
 @kernel_rule("max_pool2d_backward")
@@ -166,8 +170,10 @@ def _max_pool2d_backward(lw, node, out):
     best, where = lw.fresh("best"), lw.fresh("at")
     cur = AccRef(best, dt)
     is_nan = Call("ne", (v, v), "bool")
-    better = _both(ok, Call("logical_or", (Call("gt", (v, cur), "bool"),
-                                           _both(is_nan, Call("eq", (cur, cur), "bool"))), "bool"))
+    first = Call("eq", (AccRef(where, "i64"), const_i(-1)), "bool")  # an all -inf window: its first position
+    better = _both(ok, Call("logical_or", (Call("logical_or", (Call("gt", (v, cur), "bool"),
+                                                               _both(is_nan, Call("eq", (cur, cur), "bool"))), "bool"),
+                                           first), "bool"))
     flat = linear_index([n, c, _clamp(iy, H), _clamp(ix, W)], node.shape)
     body = [AccInit(best, dt, Const(float("-inf"), dt)), AccInit(where, "i64", const_i(-1))]
     body += _loops([("ky", a["kernel"][0]), ("kx", a["kernel"][1])], [
@@ -178,8 +184,8 @@ def _max_pool2d_backward(lw, node, out):
     body.append(If(Call("ge", (at, const_i(0)), "bool"),
                    [Store(out, at, Call("add", (Load(out, at, dt), lw.value(g, [n, c, oy, ox])), dt))]))
     zero_idx = _vars("z0", "z1", "z2", "z3")
-    init = _loops([("z0", N), ("z1", C), ("z2", H), ("z3", W)], [Store(out, linear_index(zero_idx, node.shape), _zero(dt))])
-    return init + _loops([("n", N), ("c", C), ("oy", OH), ("ox", OW)], body)
+    init = _loops([("z0", N), ("z1", C), ("z2", H), ("z3", W)], [Store(out, linear_index(zero_idx, node.shape), _zero(dt))], parallel=True)
+    return init + _loops([("n", N), ("c", C), ("oy", OH), ("ox", OW)], body, parallel=True)
 
 
 def _avg_divisor(a, oy, ox, H, W, dt):
@@ -214,7 +220,7 @@ def _avg_pool2d(lw, node, out):
     body += _loops([("ky", a["kernel"][0]), ("kx", a["kernel"][1])], [AccUpdate(acc, "add", v)])
     body.append(Store(out, linear_index([n, c, oy, ox], node.shape),
                       Call("div", (AccRef(acc, dt), _avg_divisor(a, oy, ox, H, W, dt)), dt)))
-    return _loops([("n", N), ("c", C), ("oy", OH), ("ox", OW)], body)
+    return _loops([("n", N), ("c", C), ("oy", OH), ("ox", OW)], body, parallel=True)
 
 
 @kernel_rule("avg_pool2d_backward")
@@ -231,5 +237,5 @@ def _avg_pool2d_backward(lw, node, out):
     scatter = If(_both(_in_range(iy, H), _in_range(ix, W)),
                  [Store(out, target, Call("add", (Load(out, target, dt), share), dt))])
     zero_idx = _vars("z0", "z1", "z2", "z3")
-    init = _loops([("z0", N), ("z1", C), ("z2", H), ("z3", W)], [Store(out, linear_index(zero_idx, node.shape), _zero(dt))])
-    return init + _loops([("n", N), ("c", C), ("oy", OH), ("ox", OW), ("ky", a["kernel"][0]), ("kx", a["kernel"][1])], [scatter])
+    init = _loops([("z0", N), ("z1", C), ("z2", H), ("z3", W)], [Store(out, linear_index(zero_idx, node.shape), _zero(dt))], parallel=True)
+    return init + _loops([("n", N), ("c", C), ("oy", OH), ("ox", OW), ("ky", a["kernel"][0]), ("kx", a["kernel"][1])], [scatter], parallel=True)

@@ -27,7 +27,7 @@ from ..kernel_ir import (
     Store,
     Var,
 )
-from . import gemm, vecmath
+from . import parallel, vecmath
 
 F32, F64, I64, I32, I8, I1 = ir.FloatType(), ir.DoubleType(), ir.IntType(64), ir.IntType(32), ir.IntType(8), ir.IntType(1)
 PTR = ir.PointerType()
@@ -90,7 +90,10 @@ class KernelEmitter:
         for s in stmts:
             self.memo = {}  # shared subexpressions are emitted once per statement (keyed by identity)
             if isinstance(s, Loop):
-                self.loop(s)
+                if s.parallel and parallel.should_parallelize(self, s):
+                    parallel.emit_loop(self, s)  # outlined, run on the native thread pool
+                else:
+                    self.loop(s)
             elif isinstance(s, Store):
                 self.store(s)
             elif isinstance(s, AccInit):
@@ -104,7 +107,7 @@ class KernelEmitter:
             elif isinstance(s, If):
                 self.if_(s)
             elif isinstance(s, Gemm):
-                gemm.emit(self, s)  # a template kernel: packed, blocked, register-tiled
+                parallel.emit_gemm(self, s)  # the GEMM template (packed, blocked, register-tiled), split across threads
             else:
                 raise CompileError(f"unknown kernel statement {s!r}")
 

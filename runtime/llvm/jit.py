@@ -9,6 +9,7 @@ import llvmlite.binding as llvm
 from llvmlite import ir
 
 from ..kernel_ir import Kernel
+from . import threads
 from .codegen import I64, PTR, KernelEmitter
 
 ENTRY = "graphc_step"
@@ -139,6 +140,7 @@ class JitModule:
             cache.store(cache_key, obj, {"graphc": graphc_version(), "target": target_description()})
 
     def _load_object(self, obj: bytes) -> None:
+        threads.ensure_runtime()  # the thread pool the kernels call (graphc_parallel_for)
         self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), new_target_machine())
         self.engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
         self.engine.finalize_object()
