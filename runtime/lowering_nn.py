@@ -1,8 +1,9 @@
-"""Kernel rules for convolution and pooling: direct loop nests.
+"""Kernel rules for convolution (im2col and the GEMM template) and pooling (direct loop nests).
 
-Convolutions accumulate into their output with the output column loop innermost, so LLVM
-vectorises along rows; out-of-range taps are skipped (``If``) or masked (a ``select`` after a
-clamped load), never loaded out of bounds.
+Out-of-range taps are masked (a ``select`` after a clamped load) or skipped (``If``), never
+loaded out of bounds; the range checks are left out where the geometry shows every tap inside.
+Outer loops over images (or output channels) are marked parallel: their iterations write
+disjoint parts of the output.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from .kernel_ir import (
     AccUpdate,
     Call,
     Const,
+    Gemm,
+    GemmOperand,
     If,
     Load,
     Loop,
@@ -23,7 +26,7 @@ from .kernel_ir import (
     iadd,
     imul,
 )
-from .lowering_rules import kernel_rule, linear_index
+from .lowering_rules import _gemm_scratch, kernel_rule, linear_index
 
 
 def _loops(spec, body, parallel=False):
@@ -61,72 +64,227 @@ def _zero(dtype):
     return Const(0.0, dtype)
 
 
+# ---------------------------------------------------------------------- convolution
+# Each convolution is one GEMM (the template of runtime/llvm/gemm.py) with a batch of
+# (image, group) pairs, between an unfold of the input into columns (im2col) and, for the input
+# gradient, a fold back (col2im, written as a gather so each element is written once). With
+# K = Cg*KH*KW taps and P = OH*OW output positions per image:
+#   forward          out[n, g]   (Og x P) = w[g]   (Og x K) @ cols[n, g] (K x P)
+#   input gradient   dcols[n, g] (K x P)  = w[g]^T (K x Og) @ grad[n, g] (Og x P), then col2im
+#   weight gradient  part[n, g]  (Og x K) = grad[n, g] (Og x P) @ cols[n, g]^T (P x K), summed over n
+# The columns live in scratch buffers the lowering sizes at compile time, shared by every conv
+# of the program (kernels run one after another), so a step allocates nothing.
+
+
+def _scratch(lw, name: str, nbytes: int) -> str:
+    """A scratch buffer of at least ``nbytes`` shared by the kernels that ask for ``name``."""
+    from .lower import Buffer
+
+    for buf in lw.order:
+        if buf.name == name:
+            break
+    else:
+        buf = Buffer(name, "f64", (1,), "temp")
+        lw.order.append(buf)
+    buf.shape = (max(buf.shape[0], -(-nbytes // 8)),)
+    lw.reads.add(buf.name)
+    return buf.name
+
+
+def _geometry(x_shape, w_shape, g_shape, a):
+    N, C, H, W = x_shape
+    O, Cg, KH, KW = w_shape
+    _, _, OH, OW = g_shape
+    G = a["groups"]
+    return N, C, H, W, O, Cg, KH, KW, OH, OW, G, O // G, Cg * KH * KW, OH * OW
+
+
+def _stored(lw, node, name: str):
+    """``node`` as a buffer the GEMM can read: its own when it has one, else (a fused value) a
+    scratch buffer filled first by a parallel copy. Returns ``(buffer, statements)``."""
+    if node in lw.buffers and node is not lw.root:
+        buf = lw.buffers[node].name
+        lw.reads.add(buf)
+        return buf, []
+    itemsize = 4 if node.dtype.short == "f32" else 8
+    buf = _scratch(lw, name, _numel(node.shape) * itemsize)
+    idx = _vars(*(f"s{d}" for d in range(node.ndim)))
+    copy = Store(buf, linear_index(idx, node.shape), lw.value(node, idx))
+    return buf, _loops([(f"s{d}", size) for d, size in enumerate(node.shape)], [copy], parallel=True)
+
+
+def _numel(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def _valid(out_size: int, size: int, s: int, p: int, d: int, k: int) -> tuple[int, int]:
+    """The output positions ``[lo, hi)`` whose tap ``k`` (input ``s*o - p + d*k``) lies inside the image."""
+    lo = max(0, -(-(p - d * k) // s))
+    hi = min(out_size, (size - 1 + p - d * k) // s + 1)
+    return lo, max(lo, hi)
+
+
+def _segment(var: str, lo: int, hi: int, body_at):
+    """``for var in lo..hi: body_at(var)`` (no statements when the range is empty)."""
+    if hi <= lo:
+        return []
+    return [Loop(var, hi - lo, body_at(iadd(Var(var), const_i(lo))))]
+
+
+def _im2col(lw, x, geo, a, cols: str, dt):
+    """cols[n, g, (c, ky, kx), (oy, ox)] = x[n, g*Cg + c, iy, ix], 0 where the tap is padding.
+
+    The taps are unrolled, so the in-image part of each row is a plain copy (contiguous for stride
+    1) and the padding a plain zero fill: no per-element range checks or clamped loads."""
+    N, C, H, W, O, Cg, KH, KW, OH, OW, G, Og, K, P = geo
+    (sh, sw), (ph, pw), (dh, dw) = a["stride"], a["padding"], a["dilation"]
+    n, g, c = _vars("n", "g", "c")
+    cin = iadd(imul(g, const_i(Cg)), c)
+    taps = []
+    for ky in range(KH):
+        ylo, yhi = _valid(OH, H, sh, ph, dh, ky)
+        for kx in range(KW):
+            xlo, xhi = _valid(OW, W, sw, pw, dw, kx)
+            row0 = iadd(imul(iadd(imul(iadd(imul(n, const_i(G)), g), const_i(Cg)), c), const_i(KH * KW * P)),
+                        const_i((ky * KW + kx) * P))
+
+            def put(oy, ox, value, row0=row0):
+                return [Store(cols, iadd(row0, iadd(imul(oy, const_i(OW)), ox)), value)]
+
+            def zeros(oy, lo, hi):
+                return _segment("ox", lo, hi, lambda ox: put(oy, ox, _zero(dt)))
+
+            def row(oy, ky=ky, kx=kx, xlo=xlo, xhi=xhi):
+                iy = iadd(imul(const_i(sh), oy), const_i(dh * ky - ph))
+                copy = _segment("ox", xlo, xhi, lambda ox: put(oy, ox, lw.value(
+                    x, [n, cin, iy, iadd(imul(const_i(sw), ox), const_i(dw * kx - pw))])))
+                return zeros(oy, 0, xlo) + copy + zeros(oy, xhi, OW)
+
+            taps += _segment("oy", 0, ylo, lambda oy: zeros(oy, 0, OW))
+            taps += _segment("oy", ylo, yhi, row)
+            taps += _segment("oy", yhi, OH, lambda oy: zeros(oy, 0, OW))
+    return _loops([("n", N), ("g", G), ("c", Cg)], taps, parallel=True)
+
+
+def _gemm(lw, out: str, a: GemmOperand, b: GemmOperand, dt: str, m: int, n: int, k: int, batch: tuple) -> Gemm:
+    """A Gemm statement with its packing scratch and plain-loop fallback."""
+    from .llvm import gemm  # the blocking parameters decide the scratch size
+
+    stmt = Gemm(out, a, b, dt, m, n, k, batch)
+    nbytes = gemm.scratch_bytes(stmt)
+    if nbytes:
+        stmt.scratch = _gemm_scratch(lw, nbytes)
+        stmt.scratch_bytes = nbytes
+    stmt.fallback = _gemm_loops(stmt)
+    return stmt
+
+
+def _gemm_loops(s: Gemm) -> list:
+    """The Gemm statement as plain loops (for backends without the template)."""
+    bvars = _vars(*(f"gb{d}" for d in range(len(s.batch))))
+    i, j, kk = _vars("gi", "gj", "gk")
+
+    def at(o: GemmOperand, r, c):
+        idx = const_i(o.offset)
+        for v, st in zip(bvars, o.batch_strides):
+            idx = iadd(idx, imul(const_i(st), v))
+        return Load(o.buf, iadd(idx, iadd(imul(const_i(o.row_stride), r), imul(const_i(o.col_stride), c))), s.dtype)
+
+    target = linear_index(bvars + [i, j], s.batch + (s.m, s.n))
+    zero = [Loop("gj", s.n, [Store(s.out, target, _zero(s.dtype))])]
+    update = Store(s.out, target, Call("add", (Load(s.out, target, s.dtype),
+                                               Call("mul", (at(s.a, i, kk), at(s.b, kk, j)), s.dtype)), s.dtype))
+    row = zero + [Loop("gk", s.k, [Loop("gj", s.n, [update])])]
+    return _loops([(v.name, size) for v, size in zip(bvars, s.batch)] + [("gi", s.m)], row)
+
+
 @kernel_rule("conv2d")
 def _conv2d(lw, node, out):
     x, w = node.inputs
     a = node.attrs
-    N, C, H, W = x.shape
-    O, Cg, KH, KW = w.shape
-    _, _, OH, OW = node.shape
-    Og = O // a["groups"]
     dt = node.dtype.short
-    n, o, c, ky, kx, oy, ox = _vars("n", "o", "c", "ky", "kx", "oy", "ox")
-    iy = _tap(oy, ky, a["stride"][0], a["padding"][0], a["dilation"][0])
-    ix = _tap(ox, kx, a["stride"][1], a["padding"][1], a["dilation"][1])
-    cin = iadd(imul(Call("floordiv", (o, const_i(Og)), "i64"), const_i(Cg)), c)
-    ok = _both(_in_range(iy, H), _in_range(ix, W))
-    xv = lw.value(x, [n, cin, _clamp(iy, H), _clamp(ix, W)])
-    wv = lw.value(w, [o, c, ky, kx])
-    out_idx = linear_index([n, o, oy, ox], node.shape)
-    contrib = Call("select", (ok, Call("mul", (wv, xv), dt), _zero(dt)), dt)
-    init = _loops([("n", N), ("o", O), ("oy", OH), ("ox", OW)], [Store(out, out_idx, _zero(dt))], parallel=True)
-    acc = Store(out, out_idx, Call("add", (Load(out, out_idx, dt), contrib), dt))
-    return init + _loops([("n", N), ("o", O), ("c", Cg), ("ky", KH), ("kx", KW), ("oy", OH), ("ox", OW)], [acc], parallel=True)
+    geo = _geometry(x.shape, w.shape, node.shape, a)
+    N, C, H, W, O, Cg, KH, KW, OH, OW, G, Og, K, P = geo
+    size = 4 if dt == "f32" else 8
+    cols = _scratch(lw, "conv_columns", N * G * K * P * size)
+    wbuf, body = _stored(lw, w, "conv_weight")
+    body += _im2col(lw, x, geo, a, cols, dt)
+    body.append(_gemm(lw, out, GemmOperand(wbuf, 0, (0, Og * K), K, 1), GemmOperand(cols, 0, (G * K * P, K * P), P, 1),
+                      dt, Og, P, K, (N, G)))
+    return body
 
 
 @kernel_rule("conv2d_backward_input")
 def _conv2d_backward_input(lw, node, out):
     g, w = node.inputs
     a = node.attrs
-    N, C, H, W = node.shape
-    O, Cg, KH, KW = w.shape
-    _, _, OH, OW = g.shape
-    Og = O // a["groups"]
     dt = node.dtype.short
-    n, o, c, ky, kx, oy, ox = _vars("n", "o", "c", "ky", "kx", "oy", "ox")
-    iy = _tap(oy, ky, a["stride"][0], a["padding"][0], a["dilation"][0])
-    ix = _tap(ox, kx, a["stride"][1], a["padding"][1], a["dilation"][1])
-    cin = iadd(imul(Call("floordiv", (o, const_i(Og)), "i64"), const_i(Cg)), c)
-    target = linear_index([n, cin, iy, ix], node.shape)
-    value = Call("mul", (lw.value(g, [n, o, oy, ox]), lw.value(w, [o, c, ky, kx])), dt)
-    scatter = If(_both(_in_range(iy, H), _in_range(ix, W)),
-                 [Store(out, target, Call("add", (Load(out, target, dt), value), dt))])
-    zero_idx = _vars("z0", "z1", "z2", "z3")
-    init = _loops([("z0", N), ("z1", C), ("z2", H), ("z3", W)], [Store(out, linear_index(zero_idx, node.shape), _zero(dt))], parallel=True)
-    return init + _loops([("n", N), ("o", O), ("c", Cg), ("ky", KH), ("kx", KW), ("oy", OH), ("ox", OW)], [scatter], parallel=True)
+    geo = _geometry(node.shape, w.shape, g.shape, a)
+    N, C, H, W, O, Cg, KH, KW, OH, OW, G, Og, K, P = geo
+    size = 4 if dt == "f32" else 8
+    gbuf, body = _stored(lw, g, "conv_grad")
+    wbuf, more = _stored(lw, w, "conv_weight")
+    body += more
+    dcols = _scratch(lw, "conv_columns", N * G * K * P * size)
+    body.append(_gemm(lw, dcols, GemmOperand(wbuf, 0, (0, Og * K), 1, K), GemmOperand(gbuf, 0, (O * P, Og * P), P, 1),
+                      dt, K, P, Og, (N, G)))
+    return body + _col2im(lw, dcols, out, geo, a, dt)
+
+
+def _col2im(lw, dcols: str, out: str, geo, a, dt):
+    """out[n, cin, y, x] = sum over the taps (ky, kx) that read (y, x) of dcols[n, g, (c, ky, kx), (oy, ox)].
+
+    Per image and channel: zero the plane, then add each (unrolled) tap's in-image positions, in
+    tap order (the same sums on any number of threads; iterations over images are independent)."""
+    N, C, H, W, O, Cg, KH, KW, OH, OW, G, Og, K, P = geo
+    (sh, sw), (ph, pw), (dh, dw) = a["stride"], a["padding"], a["dilation"]
+    n, cin = _vars("n", "cin")
+    plane = imul(iadd(imul(n, const_i(C)), cin), const_i(H * W))
+    # the rows of (n, g, c) start at ((n * G + g) * Cg + c) * KH*KW = (n * C + cin) * KH*KW
+    src_plane = imul(iadd(imul(n, const_i(C)), cin), const_i(KH * KW * P))
+    body = _segment("y", 0, H, lambda y: _segment("x", 0, W, lambda x: [
+        Store(out, iadd(plane, iadd(imul(y, const_i(W)), x)), _zero(dt))]))
+    for ky in range(KH):
+        ylo, yhi = _valid(OH, H, sh, ph, dh, ky)
+        for kx in range(KW):
+            xlo, xhi = _valid(OW, W, sw, pw, dw, kx)
+            src_row = iadd(src_plane, const_i((ky * KW + kx) * P))
+
+            def add(oy, ox, ky=ky, kx=kx, src_row=src_row):
+                at = iadd(plane, iadd(imul(iadd(imul(const_i(sh), oy), const_i(dh * ky - ph)), const_i(W)),
+                                      iadd(imul(const_i(sw), ox), const_i(dw * kx - pw))))
+                value = Load(dcols, iadd(src_row, iadd(imul(oy, const_i(OW)), ox)), dt)
+                return [Store(out, at, Call("add", (Load(out, at, dt), value), dt))]
+
+            body += _segment("oy", ylo, yhi, lambda oy, add=add, xlo=xlo, xhi=xhi: _segment(
+                "ox", xlo, xhi, lambda ox: add(oy, ox)))
+    return _loops([("n", N), ("cin", C)], body, parallel=True)
 
 
 @kernel_rule("conv2d_backward_weight")
 def _conv2d_backward_weight(lw, node, out):
     x, g = node.inputs
     a = node.attrs
-    N, C, H, W = x.shape
-    O, Cg, KH, KW = node.shape
-    _, _, OH, OW = g.shape
-    Og = O // a["groups"]
     dt = node.dtype.short
-    n, o, c, ky, kx, oy, ox = _vars("n", "o", "c", "ky", "kx", "oy", "ox")
-    iy = _tap(oy, ky, a["stride"][0], a["padding"][0], a["dilation"][0])
-    ix = _tap(ox, kx, a["stride"][1], a["padding"][1], a["dilation"][1])
-    cin = iadd(imul(Call("floordiv", (o, const_i(Og)), "i64"), const_i(Cg)), c)
-    ok = _both(_in_range(iy, H), _in_range(ix, W))
-    xv = lw.value(x, [n, cin, _clamp(iy, H), _clamp(ix, W)])
-    prod = Call("select", (ok, Call("mul", (lw.value(g, [n, o, oy, ox]), xv), dt), _zero(dt)), dt)
-    acc = lw.fresh("acc")
-    body = [AccInit(acc, dt, _zero(dt))]
-    body += _loops([("n", N), ("oy", OH), ("ox", OW)], [AccUpdate(acc, "add", prod)])
-    body.append(Store(out, linear_index([o, c, ky, kx], node.shape), AccRef(acc, dt)))
-    return _loops([("o", O), ("c", Cg), ("ky", KH), ("kx", KW)], body, parallel=True)
+    geo = _geometry(x.shape, node.shape, g.shape, a)
+    N, C, H, W, O, Cg, KH, KW, OH, OW, G, Og, K, P = geo
+    size = 4 if dt == "f32" else 8
+    cols = _scratch(lw, "conv_columns", N * G * K * P * size)
+    part = _scratch(lw, "conv_partials", N * O * K * size)
+    gbuf, body = _stored(lw, g, "conv_grad")
+    body += _im2col(lw, x, geo, a, cols, dt)
+    body.append(_gemm(lw, part, GemmOperand(gbuf, 0, (O * P, Og * P), P, 1), GemmOperand(cols, 0, (G * K * P, K * P), 1, P),
+                      dt, Og, K, P, (N, G)))
+    # the sum over images, in image order (the same on any number of threads)
+    o, n, t = _vars("o", "n", "t")
+    flat = iadd(imul(o, const_i(K)), t)
+    zero = Loop("t", K, [Store(out, flat, _zero(dt))])
+    add = Store(out, flat, Call("add", (Load(out, flat, dt), Load(part, iadd(imul(n, const_i(O * K)), flat), dt)), dt))
+    body.append(Loop("o", O, [zero, Loop("n", N, [Loop("t", K, [add])])], parallel=True))
+    return body
 
 
 def _window_taps(a):
