@@ -287,6 +287,15 @@ def _conv2d_backward_weight(lw, node, out):
     return body
 
 
+def _pool_taps_inside(a, H, W, OH, OW) -> bool:
+    """Whether every tap of every pooling window lies inside the image (no padding, no ceil-mode overhang)."""
+    dil = a.get("dilation", (1, 1))
+    for size, out, d in ((H, OH, 0), (W, OW, 1)):
+        if a["padding"][d] or a["stride"][d] * (out - 1) + dil[d] * (a["kernel"][d] - 1) > size - 1:
+            return False
+    return True
+
+
 def _window_taps(a):
     oy, ox, ky, kx = _vars("oy", "ox", "ky", "kx")
     dil = a.get("dilation", (1, 1))
@@ -304,8 +313,11 @@ def _max_pool2d(lw, node, out):
     dt = node.dtype.short
     n, c = _vars("n", "c")
     oy, ox, ky, kx, iy, ix = _window_taps(a)
-    ok = _both(_in_range(iy, H), _in_range(ix, W))
-    v = Call("select", (ok, lw.value(x, [n, c, _clamp(iy, H), _clamp(ix, W)]), Const(float("-inf"), dt)), dt)
+    if _pool_taps_inside(a, H, W, OH, OW):
+        v = lw.value(x, [n, c, iy, ix])
+    else:
+        ok = _both(_in_range(iy, H), _in_range(ix, W))
+        v = Call("select", (ok, lw.value(x, [n, c, _clamp(iy, H), _clamp(ix, W)]), Const(float("-inf"), dt)), dt)
     acc = lw.fresh("acc")
     body = [AccInit(acc, dt, Const(float("-inf"), dt))]
     body += _loops([("ky", a["kernel"][0]), ("kx", a["kernel"][1])], [AccUpdate(acc, "max", v)])
@@ -320,6 +332,8 @@ def _max_pool2d_backward(lw, node, out):
     a = node.attrs
     N, C, H, W = node.shape
     _, _, OH, OW = g.shape
+    if _pool_windows_disjoint(a, H, W, OH, OW):
+        return _max_pool2d_backward_disjoint(lw, node, out)
     dt = node.dtype.short
     n, c = _vars("n", "c")
     oy, ox, ky, kx, iy, ix = _window_taps(a)
@@ -344,6 +358,49 @@ def _max_pool2d_backward(lw, node, out):
     zero_idx = _vars("z0", "z1", "z2", "z3")
     init = _loops([("z0", N), ("z1", C), ("z2", H), ("z3", W)], [Store(out, linear_index(zero_idx, node.shape), _zero(dt))], parallel=True)
     return init + _loops([("n", N), ("c", C), ("oy", OH), ("ox", OW)], body, parallel=True)
+
+
+def _pool_windows_disjoint(a, H, W, OH, OW) -> bool:
+    """Windows inside the image that do not overlap (stride >= kernel, no dilation)."""
+    dil = a.get("dilation", (1, 1))
+    return (_pool_taps_inside(a, H, W, OH, OW) and dil == (1, 1)
+            and all(a["stride"][d] >= a["kernel"][d] for d in (0, 1)))
+
+
+def _max_pool2d_backward_disjoint(lw, node, out):
+    """Disjoint windows: each window writes all its taps, the gradient at its first maximum and 0
+    elsewhere, so nothing is accumulated; only positions outside every window are zeroed first."""
+    g, x = node.inputs
+    a = node.attrs
+    N, C, H, W = node.shape
+    _, _, OH, OW = g.shape
+    (KH, KW), (sh, sw) = a["kernel"], a["stride"]
+    dt = node.dtype.short
+    n, c, oy, ox, ky, kx = _vars("n", "c", "oy", "ox", "ky", "kx")
+    iy, ix = iadd(imul(const_i(sh), oy), ky), iadd(imul(const_i(sw), ox), kx)
+    v = lw.value(x, [n, c, iy, ix])
+    best, where = lw.fresh("best"), lw.fresh("at")
+    cur = AccRef(best, dt)
+    first = Call("eq", (AccRef(where, "i64"), const_i(-1)), "bool")  # an all -inf window: its first tap
+    is_nan = Call("ne", (v, v), "bool")
+    better = Call("logical_or", (Call("logical_or", (Call("gt", (v, cur), "bool"),
+                                                     _both(is_nan, Call("eq", (cur, cur), "bool"))), "bool"), first), "bool")
+    tap = iadd(imul(ky, const_i(KW)), kx)
+    body = [AccInit(best, dt, Const(float("-inf"), dt)), AccInit(where, "i64", const_i(-1))]
+    body += _loops([("ky", KH), ("kx", KW)], [
+        AccSet(where, Call("select", (better, tap, AccRef(where, "i64")), "i64")),
+        AccSet(best, Call("select", (better, v, cur), dt)),
+    ])
+    grad = lw.value(g, [n, c, oy, ox])
+    put = Call("select", (Call("eq", (tap, AccRef(where, "i64")), "bool"), grad, _zero(dt)), dt)
+    body += _loops([("ky", KH), ("kx", KW)], [Store(out, linear_index([n, c, iy, ix], node.shape), put)])
+    windows = _loops([("n", N), ("c", C), ("oy", OH), ("ox", OW)], body, parallel=True)
+    if sh == KH and sw == KW and OH * sh == H and OW * sw == W:
+        return windows  # the windows tile the image
+    zero_idx = _vars("z0", "z1", "z2", "z3")
+    init = _loops([("z0", N), ("z1", C), ("z2", H), ("z3", W)],
+                  [Store(out, linear_index(zero_idx, node.shape), _zero(dt))], parallel=True)
+    return init + windows
 
 
 def _avg_divisor(a, oy, ox, H, W, dt):
