@@ -61,10 +61,10 @@ class _Gen:
             g.type = PTR  # an opaque pointer, so element addresses are plain ``ptr`` too
             return g
 
-        self.g = {n: glob(n, I32) for n in ("want", "started", "busy", "gen", "gen0", "pending", "sleepers",
+        self.g = {n: glob(n, I32) for n in ("want", "started", "busy", "gen", "gen0", "done", "sleepers",
                                            "waiting", "stop", "pid", "launched")}
         self.g["want"].initializer = _c(1, I32)
-        for n in ("begin", "end", "chunk", "next"):
+        for n in ("begin", "end", "chunk", "total", "ticket"):
             self.g[n] = glob(n, I64)
         for n in ("fn", "ctx"):
             self.g[n] = glob(n, PTR, None)
@@ -162,23 +162,44 @@ class _Gen:
 
     # ------------------------------------------------------------------ functions
     def run_chunks(self):
-        f, b = self.fn("graphc_pool.do_run", VOID, [I32])
-        loop, work, done = (f.append_basic_block(n) for n in ("loop", "work", "done"))
+        """``do_run(tid, gen)``: claim chunks of region ``gen`` until none is left, run each, count it
+        done. A chunk is claimed by a compare-and-swap on ``ticket`` (the region's generation in the
+        high half, the next chunk in the low half), so a thread that arrives after its region was
+        finished or replaced claims nothing: the caller never waits for a thread that did no work."""
+        f, b = self.fn("graphc_pool.do_run", VOID, [I32, I32])
+        tid, gen = f.args
+        claim, check, swap, work, wake, out = (f.append_basic_block(n) for n in
+                                                ("claim", "check", "swap", "work", "wake", "out"))
+        fn = _Callee(b.load(self.g["fn"], typ=PTR))
+        ctx = b.load(self.g["ctx"], typ=PTR)
+        begin = b.load(self.g["begin"], typ=I64)
         end = b.load(self.g["end"], typ=I64)
         chunk = b.load(self.g["chunk"], typ=I64)
-        fn = b.load(self.g["fn"], typ=PTR)
-        fn = _Callee(fn)
-        ctx = b.load(self.g["ctx"], typ=PTR)
-        b.branch(loop)
-        b.position_at_end(loop)
-        lo = b.atomic_rmw("add", self.g["next"], chunk, "monotonic")
-        b.cbranch(b.icmp_signed("<", lo, end), work, done)
+        total = b.load(self.g["total"], typ=I64)
+        b.branch(claim)
+        b.position_at_end(claim)
+        t = self.load(b, "ticket", "acquire")
+        idx = b.and_(t, _c(0xFFFFFFFF))
+        mine = b.and_(b.icmp_unsigned("==", b.lshr(t, _c(32)), b.zext(gen, I64)), b.icmp_signed("<", idx, total))
+        b.cbranch(mine, swap, out)
+        b.position_at_end(swap)
+        got = b.extract_value(b.cmpxchg(self.g["ticket"], t, b.add(t, _c(1)), "acq_rel", "acquire"), 1)
+        b.cbranch(got, work, claim)
         b.position_at_end(work)
+        lo = b.add(begin, b.mul(idx, chunk))
         hi = b.add(lo, chunk)
         hi = b.select(b.icmp_signed("<", hi, end), hi, end)
-        b.call(fn, [ctx, lo, hi, f.args[0]])
-        b.branch(loop)
-        b.position_at_end(done)
+        b.call(fn, [ctx, lo, hi, tid])
+        finished = b.add(b.atomic_rmw("add", self.g["done"], _c(1, I32), "seq_cst"), _c(1, I32))
+        last = b.and_(b.icmp_signed("==", b.zext(finished, I64), total),
+                      b.icmp_unsigned("!=", self.load(b, "waiting"), _c(0, I32)))
+        b.cbranch(last, wake, check)
+        b.position_at_end(wake)
+        self.futex(b, "done", _FUTEX_WAKE, _c(1))
+        b.branch(check)
+        b.position_at_end(check)
+        b.branch(claim)
+        b.position_at_end(out)
         b.ret_void()
         self.run = f
 
@@ -198,16 +219,7 @@ class _Gen:
         b.position_at_end(leave)
         b.ret(ir.Constant(PTR, None))
         b.position_at_end(work)
-        b.call(self.run, [tid])
-        old = b.atomic_rmw("sub", self.g["pending"], _c(1, I32), "seq_cst")
-        last = b.and_(b.icmp_unsigned("==", old, _c(1, I32)),
-                      b.icmp_unsigned("!=", self.load(b, "waiting"), _c(0, I32)))
-        wake, back = f.append_basic_block("wake"), f.append_basic_block("back")
-        b.cbranch(last, wake, back)
-        b.position_at_end(wake)
-        self.futex(b, "pending", _FUTEX_WAKE, _c(1))
-        b.branch(back)
-        b.position_at_end(back)
+        b.call(self.run, [tid, gen])
         b.branch(loop)
         self.worker_fn = f
 
@@ -281,7 +293,7 @@ class _Gen:
         forked = f.append_basic_block("forked")
         b.cbranch(b.icmp_signed("==", pid, self.load(b, "pid", "monotonic")), locked, forked)
         b.position_at_end(forked)
-        for name in ("started", "launched", "pending", "sleepers", "waiting", "stop"):
+        for name in ("started", "launched", "sleepers", "waiting", "stop"):
             self.store(b, name, _c(0, I32))
         self.store(b, "pid", pid)
         b.branch(locked)
@@ -299,15 +311,22 @@ class _Gen:
         b.position_at_end(go)
         threads = b.zext(b.add(workers, _c(1, I32)), I64)
         n = b.sub(end, begin)
-        pieces = b.mul(threads, _c(4))  # a few chunks per thread, taken dynamically
+        pieces = b.mul(threads, _c(8))  # several chunks per thread, claimed dynamically
         chunk = b.sdiv(b.add(n, b.sub(pieces, _c(1))), pieces)
+        total = b.sdiv(b.add(n, b.sub(chunk, _c(1))), chunk)
+        gen = b.add(self.load(b, "gen"), _c(1, I32))
+        tag = b.shl(b.zext(gen, I64), _c(32))
+        # close the ticket to threads still holding the last region, then publish, then open it
+        self.store(b, "ticket", b.or_(tag, _c(0xFFFFFFFF)))
         b.store(fn, self.g["fn"])
         b.store(ctx, self.g["ctx"])
+        b.store(begin, self.g["begin"])
         b.store(end, self.g["end"])
         b.store(chunk, self.g["chunk"])
-        b.store(begin, self.g["next"])
-        b.store(workers, self.g["pending"])
-        b.atomic_rmw("add", self.g["gen"], _c(1, I32), "seq_cst")
+        b.store(total, self.g["total"])
+        self.store(b, "done", _c(0, I32))
+        self.store(b, "ticket", tag)
+        self.store(b, "gen", gen)
         sleeping = f.append_basic_block("wake")
         run = f.append_basic_block("run")
         b.cbranch(b.icmp_signed(">", self.load(b, "sleepers"), _c(0, I32)), sleeping, run)
@@ -315,16 +334,17 @@ class _Gen:
         self.futex(b, "gen", _FUTEX_WAKE, _c(2**31 - 1))
         b.branch(run)
         b.position_at_end(run)
-        b.call(self.run, [_c(0, I32)])
-        # wait for the workers: spin, then sleep on ``pending`` (they wake us when ``waiting``)
+        b.call(self.run, [_c(0, I32), gen])
+        # wait until every chunk is done (only threads that claimed one can still be running):
+        # spin, then sleep on ``done`` (the thread finishing the last chunk wakes us when ``waiting``)
         wait_loop, wait_done = f.append_basic_block("wait"), f.append_basic_block("wait.done")
         b.branch(wait_loop)
         b.position_at_end(wait_loop)
-        left = self.load(b, "pending", "acquire")
+        finished = self.load(b, "done", "acquire")
         more = f.append_basic_block("wait.more")
-        b.cbranch(b.icmp_signed("==", left, _c(0, I32)), wait_done, more)
+        b.cbranch(b.icmp_signed("==", b.zext(finished, I64), total), wait_done, more)
         b.position_at_end(more)
-        self.wait_while_equal(b, f, "pending", left, "waiting")
+        self.wait_while_equal(b, f, "done", finished, "waiting")
         b.branch(wait_loop)
         b.position_at_end(wait_done)
         b.branch(unlock)
