@@ -60,6 +60,7 @@ class _Entry:
     bound_arrays: list = field(default_factory=list)  # (tensor, array) pairs that must not change
     flags: list = field(default_factory=list)  # (description, callable, expected value)
     grad_writes: list = field(default_factory=list)  # (leaf, placeholder index) for materialised grads
+    _template: list | None = None  # the arrays of a call, inputs and hypers left to fill in
 
     def check(self) -> str | None:
         for t, array in self.bound_arrays:
@@ -71,16 +72,18 @@ class _Entry:
         return None
 
     def __call__(self, args):
-        arrays = []
-        for kind, x in self.bindings:
-            if kind == "input":
-                arrays.append(np.ascontiguousarray(args[x]._data))
-            elif kind == "bound":
-                arrays.append(x._data)
-            elif kind == "hyper":
-                arrays.append(np.asarray(x(), np.float64))
-            else:
-                arrays.append(x)
+        # bound and const arrays are fixed while the guards hold (check() verifies the bound
+        # ones), so only inputs and hypers are filled in per call
+        if self._template is None:
+            self._template = [None if kind in ("input", "hyper") else (x._data if kind == "bound" else x)
+                              for kind, x in self.bindings]
+            self._inputs = [(i, x) for i, (kind, x) in enumerate(self.bindings) if kind == "input"]
+            self._hypers = [(i, x) for i, (kind, x) in enumerate(self.bindings) if kind == "hyper"]
+        arrays = self._template.copy()
+        for i, x in self._inputs:
+            arrays[i] = np.ascontiguousarray(args[x]._data)
+        for i, x in self._hypers:
+            arrays[i] = np.asarray(x(), np.float64)
         outs = self.executable.run(arrays)
         return _unflatten(self.out_tree, iter(Tensor._wrap(o) for o in outs))
 
