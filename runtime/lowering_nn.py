@@ -137,36 +137,31 @@ def _segment(var: str, lo: int, hi: int, body_at):
 def _im2col(lw, x, geo, a, cols: str, dt):
     """cols[n, g, (c, ky, kx), (oy, ox)] = x[n, g*Cg + c, iy, ix], 0 where the tap is padding.
 
-    The taps are unrolled, so the in-image part of each row is a plain copy (contiguous for stride
-    1) and the padding a plain zero fill: no per-element range checks or clamped loads."""
+    The column taps are unrolled, so the in-image part of each row is a plain copy (contiguous for
+    stride 1) and the padding a plain zero fill: no per-element range checks or clamped loads."""
     N, C, H, W, O, Cg, KH, KW, OH, OW, G, Og, K, P = geo
     (sh, sw), (ph, pw), (dh, dw) = a["stride"], a["padding"], a["dilation"]
-    n, g, c = _vars("n", "g", "c")
+    n, g, c, ky, oy = _vars("n", "g", "c", "ky", "oy")
     cin = iadd(imul(g, const_i(Cg)), c)
+    iy = iadd(iadd(imul(const_i(sh), oy), imul(const_i(dh), ky)), const_i(-ph))
     taps = []
-    for ky in range(KH):
-        ylo, yhi = _valid(OH, H, sh, ph, dh, ky)
-        for kx in range(KW):
-            xlo, xhi = _valid(OW, W, sw, pw, dw, kx)
-            row0 = iadd(imul(iadd(imul(iadd(imul(n, const_i(G)), g), const_i(Cg)), c), const_i(KH * KW * P)),
-                        const_i((ky * KW + kx) * P))
+    for kx in range(KW):
+        xlo, xhi = _valid(OW, W, sw, pw, dw, kx)
+        row = iadd(imul(iadd(imul(iadd(imul(iadd(imul(n, const_i(G)), g), const_i(Cg)), c), const_i(KH)), ky),
+                        const_i(KW * P)), iadd(imul(oy, const_i(OW)), const_i(kx * P)))
 
-            def put(oy, ox, value, row0=row0):
-                return [Store(cols, iadd(row0, iadd(imul(oy, const_i(OW)), ox)), value)]
+        def put(ox, value, row=row):
+            return [Store(cols, iadd(row, ox), value)]
 
-            def zeros(oy, lo, hi):
-                return _segment("ox", lo, hi, lambda ox: put(oy, ox, _zero(dt)))
+        def zeros(lo, hi, put=put):
+            return _segment("ox", lo, hi, lambda ox: put(ox, _zero(dt)))
 
-            def row(oy, ky=ky, kx=kx, xlo=xlo, xhi=xhi):
-                iy = iadd(imul(const_i(sh), oy), const_i(dh * ky - ph))
-                copy = _segment("ox", xlo, xhi, lambda ox: put(oy, ox, lw.value(
-                    x, [n, cin, iy, iadd(imul(const_i(sw), ox), const_i(dw * kx - pw))])))
-                return zeros(oy, 0, xlo) + copy + zeros(oy, xhi, OW)
-
-            taps += _segment("oy", 0, ylo, lambda oy: zeros(oy, 0, OW))
-            taps += _segment("oy", ylo, yhi, row)
-            taps += _segment("oy", yhi, OH, lambda oy: zeros(oy, 0, OW))
-    return _loops([("n", N), ("g", G), ("c", Cg)], taps, parallel=True)
+        copy = _segment("ox", xlo, xhi, lambda ox, put=put, kx=kx: put(ox, lw.value(
+            x, [n, cin, iy, iadd(imul(const_i(sw), ox), const_i(dw * kx - pw))])))
+        inside = _in_range(iy, H)
+        taps.append(If(inside, zeros(0, xlo) + copy + zeros(xhi, OW)))
+        taps.append(If(Call("logical_not", (inside,), "bool"), zeros(0, OW)))
+    return _loops([("n", N), ("g", G), ("c", Cg), ("ky", KH), ("oy", OH)], taps, parallel=True)
 
 
 def _gemm(lw, out: str, a: GemmOperand, b: GemmOperand, dt: str, m: int, n: int, k: int, batch: tuple) -> Gemm:
@@ -247,20 +242,20 @@ def _col2im(lw, dcols: str, out: str, geo, a, dt):
     src_plane = imul(iadd(imul(n, const_i(C)), cin), const_i(KH * KW * P))
     body = _segment("y", 0, H, lambda y: _segment("x", 0, W, lambda x: [
         Store(out, iadd(plane, iadd(imul(y, const_i(W)), x)), _zero(dt))]))
-    for ky in range(KH):
-        ylo, yhi = _valid(OH, H, sh, ph, dh, ky)
-        for kx in range(KW):
-            xlo, xhi = _valid(OW, W, sw, pw, dw, kx)
-            src_row = iadd(src_plane, const_i((ky * KW + kx) * P))
+    ky, oy = _vars("ky", "oy")
+    iy = iadd(iadd(imul(const_i(sh), oy), imul(const_i(dh), ky)), const_i(-ph))
+    taps = []
+    for kx in range(KW):
+        xlo, xhi = _valid(OW, W, sw, pw, dw, kx)
+        src_row = iadd(iadd(src_plane, imul(ky, const_i(KW * P))), iadd(imul(oy, const_i(OW)), const_i(kx * P)))
 
-            def add(oy, ox, ky=ky, kx=kx, src_row=src_row):
-                at = iadd(plane, iadd(imul(iadd(imul(const_i(sh), oy), const_i(dh * ky - ph)), const_i(W)),
-                                      iadd(imul(const_i(sw), ox), const_i(dw * kx - pw))))
-                value = Load(dcols, iadd(src_row, iadd(imul(oy, const_i(OW)), ox)), dt)
-                return [Store(out, at, Call("add", (Load(out, at, dt), value), dt))]
+        def add(ox, kx=kx, src_row=src_row):
+            at = iadd(plane, iadd(imul(iy, const_i(W)), iadd(imul(const_i(sw), ox), const_i(dw * kx - pw))))
+            value = Load(dcols, iadd(src_row, ox), dt)
+            return [Store(out, at, Call("add", (Load(out, at, dt), value), dt))]
 
-            body += _segment("oy", ylo, yhi, lambda oy, add=add, xlo=xlo, xhi=xhi: _segment(
-                "ox", xlo, xhi, lambda ox: add(oy, ox)))
+        taps += _segment("ox", xlo, xhi, add)
+    body += _loops([("ky", KH), ("oy", OH)], [If(_in_range(iy, H), taps)])
     return _loops([("n", N), ("cin", C)], body, parallel=True)
 
 
