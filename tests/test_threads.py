@@ -233,3 +233,68 @@ def test_thread_count_changes_between_calls():
     outs = [_on(n, fn, a, b)[0] for n in (2, 1, 3, 2, 4, 1)]
     for o in outs[1:]:
         np.testing.assert_array_equal(o, outs[0])
+
+
+def _uses(e, names) -> bool:
+    """Whether the kernel-IR expression reads a loop variable or accumulator in ``names``."""
+    from graphc.runtime.kernel_ir import AccRef, Call, Load, Var
+
+    if isinstance(e, (Var, AccRef)):
+        return e.name in names
+    if isinstance(e, Load):
+        return _uses(e.index, names)
+    if isinstance(e, Call):
+        return any(_uses(a, names) for a in e.args)
+    return False
+
+
+def _parallel_loops_write_disjoint(stmts) -> int:
+    """Every store under a parallel loop indexes by that loop's variable (directly or through an
+    accumulator computed from it), so two iterations never write the same element. Returns the
+    number of parallel loops checked."""
+    from graphc.runtime.kernel_ir import If, Loop
+
+    count = 0
+    for s in stmts:
+        if isinstance(s, Loop) and s.parallel:
+            _check_region(s.body, {s.var})
+            count += 1
+        if isinstance(s, (Loop, If)):
+            count += _parallel_loops_write_disjoint(s.body)
+    return count
+
+
+def _check_region(stmts, names):
+    from graphc.runtime.kernel_ir import AccInit, AccSet, Gemm, If, Loop, Store
+
+    for s in stmts:
+        assert not isinstance(s, Gemm), "a GEMM inside a parallel loop"
+        if isinstance(s, (AccInit, AccSet)) and _uses(s.value, names):
+            names.add(s.name)  # an accumulator computed from the parallel index (a scatter target)
+        elif isinstance(s, Store):
+            assert _uses(s.index, names), f"store to {s.buf} does not depend on the parallel loop"
+        elif isinstance(s, Loop):
+            _check_region(s.body, names)
+        elif isinstance(s, If):
+            _check_region(s.body, names)
+
+
+def test_parallel_marks_only_on_loops_with_disjoint_writes():
+    graphc.manual_seed(0)
+    model = LeNet()
+    opt = graphc.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    pool = nn.Conv2d(3, 4, 3, stride=2, padding=1, groups=1)
+
+    def step(x, y, z):
+        opt.zero_grad()
+        loss = nn.CrossEntropyLoss()(model(x), y)
+        h = nn.functional.avg_pool2d(nn.functional.max_pool2d(pool(z), 3, 2, padding=1), 2)
+        loss = loss + h.sum() + z.sum(0).amax()
+        loss.backward()
+        opt.step()
+        return loss
+
+    fn = graphc.compile(step)
+    fn(_t((8, 1, 28, 28)), graphc.tensor(RNG.integers(0, 10, size=8)), _t((4, 3, 17, 17)))
+    marked = sum(_parallel_loops_write_disjoint(k.body) for k in fn._last.executable.program.kernels)
+    assert marked > 10  # convolutions, pooling and elementwise kernels are all marked
