@@ -9,8 +9,8 @@ only libc (pthread_create/pthread_join, syscall, getpid, clock_gettime, posix_me
 ``void graphc_parallel_for(ptr fn, ptr ctx, i64 begin, i64 end)`` calls
 ``fn(ctx, lo, hi, tid)`` over chunks covering ``[begin, end)`` on the pool's workers and the
 calling thread (``tid`` 0 is the caller; workers are 1..n-1) and returns when all are done.
-Workers take chunks from a shared counter, so a late worker costs nothing. Waiting spins (with
-``pause``) for about a millisecond, then sleeps on a futex, so back-to-back regions of one step
+Threads claim chunks from a (generation, next chunk) ticket, so a late worker costs nothing. Waiting spins (with
+``pause``) for about 0.2 ms, then sleeps on a futex, so back-to-back regions of one step
 cost a cache-line round trip while an idle pool uses no CPU. The pool starts lazily on the first
 region and restarts when the thread count changed; a region runs serially when one thread is
 configured or when the pool is busy (a region on another thread). The pool remembers the pid
@@ -30,7 +30,8 @@ import llvmlite.binding as llvm
 from llvmlite import ir
 
 MAX_THREADS = 64
-SPIN_NS = 1_000_000  # how long an idle worker or a waiting caller spins before sleeping
+SPIN_NS = 200_000  # how long an idle worker or a waiting caller spins before sleeping (covers the
+# serial kernels between two regions of a step; longer gaps cost a futex wake, a few microseconds)
 
 VOID, I1, I32, I64, PTR = ir.VoidType(), ir.IntType(1), ir.IntType(32), ir.IntType(64), ir.PointerType()
 CHUNK_FN = ir.FunctionType(VOID, [PTR, I64, I64, I32])
