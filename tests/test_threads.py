@@ -74,6 +74,19 @@ def test_default_follows_environment(monkeypatch):
     assert default_num_threads() >= 1
 
 
+def test_top_level_api_and_environment_at_startup():
+    import os
+    import subprocess
+    import sys
+
+    assert graphc.set_num_threads is gthreads.set_num_threads
+    assert graphc.get_num_threads is gthreads.get_num_threads
+    env = dict(os.environ, GRAPHC_NUM_THREADS="3")
+    out = subprocess.run([sys.executable, "-c", "import graphc; print(graphc.get_num_threads())"],
+                         env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "3"
+
+
 def test_pointwise_is_parallel_and_identical():
     fn = graphc.compile(lambda x, w: (x * w).tanh() + x.exp() * 0.5)
     x, w = _t((512, 300)), _t((300,))
