@@ -1,4 +1,4 @@
-"""Decompose composite ops (softmax, log_softmax, gelu, layer_norm) into the core ops they are made of.
+"""Decompose composite ops (softmax, log_softmax, gelu, layer_norm, linear) into the core ops they are made of.
 
 Each composite op carries its decomposition in the op registry (``OpDef.decompose``, see
 graphc.ir.ops.composite). This pass runs first in the compile pipeline, after autodiff and the

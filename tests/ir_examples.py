@@ -99,7 +99,7 @@ def conv_graph() -> Graph:
 
 
 def composite_graph() -> Graph:
-    """Composite ops (the decompose pass expands them): softmax, log_softmax, gelu, layer_norm."""
+    """Composite ops (the decompose pass expands them): softmax, log_softmax, gelu, layer_norm, linear."""
     g = Graph("composite")
     x = g.placeholder("x", _t(float32, 2, 5), "input", loc="model.py:4")
     s = g.add("softmax", x, dim=1, name="probs", loc="model.py:5")
@@ -107,7 +107,11 @@ def composite_graph() -> Graph:
     ge = g.add("gelu", x)
     gt = g.add("gelu", x, approximate="tanh")
     ln = g.add("layer_norm", x, dims=(1,), eps=1e-6, name="ln")
-    g.set_outputs([s, ls, ge, gt, ln])
+    w = g.placeholder("fc.weight", _t(float32, 3, 5), "param")
+    b = g.placeholder("fc.bias", _t(float32, 3), "param")
+    fc = g.add("linear", x, w, b, name="fc")
+    no_bias = g.add("linear", g.add("reshape", x, shape=(1, 2, 5)), w)
+    g.set_outputs([s, ls, ge, gt, ln, fc, no_bias])
     return g
 
 

@@ -1,4 +1,4 @@
-"""Composite ops (softmax, log_softmax, gelu, layer_norm) in eager mode against PyTorch: values and gradients.
+"""Composite ops (softmax, log_softmax, gelu, layer_norm, linear) in eager mode against PyTorch: values and gradients.
 
 The front end emits one composite node per call, so these exercise each op's numpy reference and
 its VJP rule; tests/test_decompose.py checks the decompositions the compiler uses.
@@ -126,3 +126,31 @@ def test_cross_entropy_goes_through_log_softmax():
         ops.add(node.op)
         stack.extend(i for i in node.inputs if hasattr(i, "op"))
     assert "log_softmax" in ops and "exp" not in ops
+
+
+@pytest.mark.parametrize("x_shape", [(5,), (4, 5), (2, 3, 5)])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_linear_value_and_grads(x_shape, with_bias):
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal((3, 5)).astype(np.float32)
+    b = rng.standard_normal(3).astype(np.float32) if with_bias else None
+    g_args = [graphc.tensor(a, requires_grad=True) for a in (x, w, b) if a is not None]
+    t_args = [torch.tensor(a, requires_grad=True) for a in (x, w, b) if a is not None]
+    g_out, t_out = F.linear(*g_args), TF.linear(*t_args)
+    assert _op_of(g_out) == "linear"
+    np.testing.assert_allclose(g_out.detach().numpy(), t_out.detach().numpy(), atol=1e-5, rtol=1e-5)
+    seed = rng.standard_normal(tuple(t_out.shape)).astype(np.float32)
+    (g_out * graphc.tensor(seed)).sum().backward()
+    (t_out * torch.tensor(seed)).sum().backward()
+    for g, t in zip(g_args, t_args, strict=True):
+        np.testing.assert_allclose(g.grad.numpy(), t.grad.numpy(), atol=1e-5, rtol=1e-5)
+
+
+def test_linear_layer_and_only_the_weight_needing_grad():
+    layer = graphc.nn.Linear(4, 2)
+    x = graphc.randn(3, 4)  # the input needs no gradient: the rule builds none for it
+    layer(x).sum().backward()
+    np.testing.assert_allclose(layer.weight.grad.numpy(), np.tile(x.numpy().sum(0), (2, 1)), rtol=1e-5)
+    np.testing.assert_allclose(layer.bias.grad.numpy(), [3.0, 3.0])
+    mixed = F.linear(graphc.ones(2, 4), graphc.ones(2, 4), graphc.ones(2, dtype=graphc.float64))
+    assert mixed.dtype is graphc.float64  # promoted as before, through core ops

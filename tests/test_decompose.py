@@ -136,12 +136,12 @@ _ATTRS = {"softmax": [{"dim": 1}, {"dim": 0}], "log_softmax": [{"dim": -1}, {"di
 
 
 def test_every_composite_is_covered_here():
-    assert set(COMPOSITES) == set(_ATTRS)
+    assert set(COMPOSITES) == set(_ATTRS) | {"linear"}  # linear has tests of its own below
     assert all(all_ops()[name].decompose is not None for name in COMPOSITES)
 
 
 @pytest.mark.parametrize("dtype", [float32, float64])
-@pytest.mark.parametrize("op", COMPOSITES)
+@pytest.mark.parametrize("op", sorted(_ATTRS))
 def test_decomposition_computes_the_reference_value(op, dtype):
     rng = np.random.default_rng(3)
     x = (rng.standard_normal((5, 6)) * 4).astype(dtype.np)
@@ -154,6 +154,50 @@ def test_decomposition_computes_the_reference_value(op, dtype):
         (got,) = interpret(g, {g.placeholders[0]: x})
         assert got.dtype == want.dtype
         np.testing.assert_allclose(got, want, rtol=1e-5 if dtype is float32 else 1e-12, atol=1e-6)
+
+
+def _linear_graph(x_shape, bias=True, dtype=float32) -> Graph:
+    g = Graph("linear")
+    ins = [g.placeholder("x", TensorType(dtype, x_shape), "input"),
+           g.placeholder("fc.weight", TensorType(dtype, (3, x_shape[-1])), "param")]
+    if bias:
+        ins.append(g.placeholder("fc.bias", TensorType(dtype, (3,)), "param"))
+    g.set_outputs([g.add("linear", *ins, name="fc")])
+    return g
+
+
+def test_golden_linear_over_a_batch_of_sequences():
+    g = _linear_graph((2, 4, 5))
+    assert "%fc:f32[2,4,3] = linear %x, %fc.weight, %fc.bias" in format_graph(g)
+    assert format_graph(decompose(g), locs=False) == textwrap.dedent("""\
+        graph linear {
+          %x:f32[2,4,5] = input
+          %fc.weight:f32[3,5] = param
+          %fc.bias:f32[3] = param
+          %0:f32[8,5] = reshape %x {shape=[8,5]}
+          %1:f32[5,3] = permute %fc.weight {dims=[1,0]}
+          %2:f32[8,3] = matmul %0, %1
+          %3:f32[8,3] = add %2, %fc.bias
+          %fc:f32[2,4,3] = reshape %3 {shape=[2,4,3]}
+          return %fc
+        }""")
+    plain = format_graph(decompose(_linear_graph((6, 5), bias=False)), locs=False)
+    assert [line.split(" = ")[1].split(" ")[0] for line in plain.splitlines()[3:-2]] == ["permute", "matmul"]
+
+
+@pytest.mark.parametrize("x_shape,bias", [((5,), True), ((4, 5), False), ((2, 3, 5), True)])
+@pytest.mark.parametrize("dtype", [float32, float64])
+def test_linear_decomposition_computes_the_reference_value(x_shape, bias, dtype):
+    rng = np.random.default_rng(4)
+    g = _linear_graph(x_shape, bias, dtype)
+    feeds = {p: rng.standard_normal(p.shape).astype(dtype.np) for p in g.placeholders}
+    (want,) = interpret(g, feeds)
+    decompose(g)
+    verify(g)
+    (got,) = interpret(g, feeds)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ShapeError, match="does not match out_features=3"):
+        g.add("linear", g.placeholders[0], g.placeholders[1], g.placeholders[1])
 
 
 def test_empty_softmax_decomposes_to_its_input():
@@ -230,7 +274,7 @@ def test_trace_shows_composites_and_the_compiled_graph_does_not():
     x, y = _data()[0]
     _, graph, *_ = fn.trace(x, y)
     ops = {n.op for n in graph.nodes}
-    assert {"layer_norm", "gelu", "softmax", "log_softmax"} <= ops
+    assert {"layer_norm", "gelu", "softmax", "log_softmax", "linear"} <= ops
     assert "max" not in ops  # softmax's shift by the maximum is inside the composites (and their VJPs need none)
     fn(x, y)
     (compiled,) = fn.graphs()
@@ -291,3 +335,28 @@ def test_graphc_ir_shows_the_composite_until_decompose(tmp_path, capsys):
     assert cli_main(["ir", f"{path}:Net", "--input-shape", "4,8", "--until", "decompose"]) == 0
     out = capsys.readouterr().out
     assert "log_softmax" not in out and "= exp %" in out and "net.py:11" in out
+
+
+class _PoolFlattenLinear(nn.Module):
+    """linear reading a view (a flatten of a pooled map): its VJP must not make a second matmul read it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.fc(F.max_pool2d(self.conv(x), 2).flatten(1))
+
+
+def test_compiled_linear_after_flatten_matches_eager():
+    graphc.manual_seed(0)
+    eager, comp = _PoolFlattenLinear(), _PoolFlattenLinear()
+    comp.load_state_dict(eager.state_dict())
+    step_e, step_c = _block_step(eager), graphc.compile(_block_step(comp))
+    rng = np.random.default_rng(2)
+    for _ in range(3):
+        x = graphc.tensor(rng.standard_normal((4, 1, 8, 8)).astype(np.float32))
+        y = graphc.tensor(rng.integers(0, 10, 4))
+        np.testing.assert_allclose(step_c(x, y).numpy(), step_e(x, y).detach().numpy(), rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(comp.fc.weight.detach().numpy(), eager.fc.weight.detach().numpy(), rtol=2e-5, atol=2e-6)

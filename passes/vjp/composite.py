@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from graphc.ir.ops.composite import gelu_inner, layer_norm_moments
+from graphc.ir.ops.composite import gelu_inner, layer_norm_moments, linear_rows
 
 from . import vjp
 
@@ -59,3 +59,23 @@ def _layer_norm(b, node, grad, needs):
     mean_gy = b.div(b.add("sum", b.mul(grad, node), dims=dims, keepdim=True), n)
     inner = b.add("sub", b.add("sub", grad, mean_g), b.mul(node, mean_gy))
     return (b.mul(rstd, inner),)
+
+
+@vjp("linear")
+def _linear(b, node, grad, needs):
+    """y = x w^T + b over rows: dx = g w, dw = (x^T g)^T, db = sum of g over the rows."""
+    x, w = node.inputs[:2]
+    rows = linear_rows(b, grad)
+    gx = gw = gb = None
+    if needs[0]:
+        gx = b.add("matmul", rows, w)
+        gx = gx if gx.shape == x.shape else b.add("reshape", gx, shape=x.shape)
+    if needs[1]:
+        # (x^T g)^T rather than g^T x: when x is a view (a flatten) that the forward matmul also
+        # reads, a second matmul reading it directly trips a fusion/memory-plan mismatch
+        # (the plan stores the view, the GEMM lowering reads its base in place)
+        xt_g = b.add("matmul", b.add("permute", linear_rows(b, x), dims=(1, 0)), rows)
+        gw = b.add("permute", xt_g, dims=(1, 0))
+    if len(needs) == 3 and needs[2]:
+        gb = b.add("sum", rows, dims=(0,))
+    return (gx, gw, gb)[:len(needs)]

@@ -1,4 +1,4 @@
-"""Composite ops: softmax, log_softmax, gelu and layer_norm, each with its decomposition into core ops.
+"""Composite ops: softmax, log_softmax, gelu, layer_norm and linear, each with its decomposition into core ops.
 
 A composite is one readable node in traced IR (``%5:f32[64,10] = log_softmax %4 {dim=1}``) and one
 numpy call in eager mode. The ``decompose`` pass (graphc.passes.decompose), first in the compile
@@ -10,7 +10,8 @@ A decomposition is a function ``(b, node) -> Node``: ``b`` is an :class:`InsertB
 nodes just before ``node`` with its source line; the returned node computes ``node``'s value (the
 pass moves ``node``'s users and name onto it). ``layer_norm`` is the normalisation alone,
 ``(x - mean) * rsqrt(var + eps)`` over ``dims``: the front end multiplies by the weight and adds the
-bias with ordinary ops, so their gradients need no rule of their own.
+bias with ordinary ops, so their gradients need no rule of their own. ``linear`` decomposes into
+the primitive ``matmul`` (a reshape to rows, the transposed weight, the bias added after).
 
     >>> import numpy as np
     >>> from graphc.ir import get_op
@@ -30,7 +31,7 @@ from ..errors import DTypeError, GraphcValueError, ShapeError
 from ..graph import TensorType
 from ..registry import REQUIRED, register_op
 from .elementwise import _erf_ref
-from .rules import normalize_dims
+from .rules import normalize_dims, same_dtype
 
 _GELU_MODES = ("none", "tanh")
 _SQRT_HALF = 1.0 / math.sqrt(2.0)
@@ -211,3 +212,49 @@ def _layer_norm_decompose(b, node):
 register_op("layer_norm", arity=1, kind="composite", infer=_layer_norm_rule, ref=_layer_norm_ref,
             attrs={"dims": ("ints", REQUIRED), "eps": ("float", 1e-5)}, decompose=_layer_norm_decompose,
             doc="(x - mean) * rsqrt(var + eps) over dims (biased var); weight and bias are separate mul / add")
+
+
+# ---------------------------------------------------------------------- linear
+def _linear_rule(types, attrs):
+    if len(types) not in (2, 3):
+        raise ShapeError(f"linear takes %input, %weight and optionally %bias, got {len(types)} operands",
+                         fix="write linear %x, %w or linear %x, %w, %b")
+    x, w = types[:2]
+    same_dtype("linear", types)
+    if x.dtype.is_bool:
+        raise DTypeError("linear is not defined for bool tensors", fix="cast with .float() first")
+    if w.ndim != 2:
+        raise ShapeError(f"linear: expected a 2-D weight (out_features, in_features), got {w}")
+    if x.ndim == 0 or x.shape[-1] != w.shape[1]:
+        raise ShapeError(f"mat1 and mat2 shapes cannot be multiplied: input {x} (expected [*, {w.shape[1]}]) "
+                         f"and weight {w}", fix=f"the last dimension of the input must be in_features={w.shape[1]}")
+    if len(types) == 3 and types[2].shape != (w.shape[0],):
+        raise ShapeError(f"linear: bias {types[2]} does not match out_features={w.shape[0]}",
+                         fix=f"give a bias of shape [{w.shape[0]}]")
+    return TensorType(x.dtype, x.shape[:-1] + (w.shape[0],))
+
+
+def _linear_ref(x, w, b=None):
+    # as the decomposition: one 2-D matrix product over all leading dims
+    out = np.matmul(x.reshape(-1, x.shape[-1]), w.T)
+    if b is not None:
+        out = out + b
+    return out.reshape(x.shape[:-1] + (w.shape[0],))
+
+
+def linear_rows(b, x):
+    """The input as a [rows, in_features] matrix (the node itself when it is one already)."""
+    rows = (math.prod(x.shape[:-1]), x.shape[-1])
+    return x if x.shape == rows else b.add("reshape", x, shape=rows)
+
+
+def _linear_decompose(b, node):
+    x, w = node.inputs[:2]
+    out = b.add("matmul", linear_rows(b, x), b.add("permute", w, dims=(1, 0)))
+    if len(node.inputs) == 3:
+        out = b.add("add", out, node.inputs[2])
+    return out if out.shape == node.shape else b.add("reshape", out, shape=node.shape)
+
+
+register_op("linear", arity=None, kind="composite", infer=_linear_rule, ref=_linear_ref, decompose=_linear_decompose,
+            doc="linear %x[..., in], %w[out, in] (, %b[out]): x @ w^T + b over the last dim")
