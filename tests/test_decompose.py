@@ -360,3 +360,13 @@ def test_compiled_linear_after_flatten_matches_eager():
         y = graphc.tensor(rng.integers(0, 10, 4))
         np.testing.assert_allclose(step_c(x, y).numpy(), step_e(x, y).detach().numpy(), rtol=2e-5, atol=2e-6)
     np.testing.assert_allclose(comp.fc.weight.detach().numpy(), eager.fc.weight.detach().numpy(), rtol=2e-5, atol=2e-6)
+
+
+def test_a_pipeline_without_decompose_is_refused_by_compiled_backends_only():
+    x = graphc.randn(2, 5)
+    fn = graphc.compile(lambda t: F.softmax(t, 1), passes=["simplify", "dce"])
+    with pytest.raises(graphc.GraphcError, match="composite op softmax") as info:
+        fn(x)
+    assert "keep 'decompose' first in the pipeline" in str(info.value) and "test_decompose.py" in str(info.value)
+    ref = graphc.compile(lambda t: F.softmax(t, 1), backend="reference", passes=["simplify", "dce"])
+    np.testing.assert_allclose(ref(x).numpy(), F.softmax(x, 1).numpy(), rtol=1e-6)  # it runs composites
