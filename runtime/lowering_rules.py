@@ -171,9 +171,12 @@ def _concat(lw, node, idx):
 
 
 # ---------------------------------------------------------------------- reductions
-def _loops(names_extents, body):
+def _loops(names_extents, body, parallel=False):
+    """Loops, outermost first; ``parallel`` marks the outermost (its iterations are independent)."""
     for name, extent in reversed(names_extents):
         body = [Loop(name, extent, body)]
+    if names_extents:
+        body[0].parallel = parallel
     return body
 
 
@@ -198,7 +201,7 @@ def _reduce(lw, node, out):
         out_idx = [xvars[d] for d in kept]
     flat_out = linear_index(out_idx, node.shape)
     if not dims:
-        return _loops([(v.name, s) for v, s in zip(xvars, x.shape)], [Store(out, flat_out, lw.value(x, xvars))])
+        return _loops([(v.name, s) for v, s in zip(xvars, x.shape)], [Store(out, flat_out, lw.value(x, xvars))], True)
     inner_reduce = x.ndim - 1 in dims and all(d in dims for d in range(min(dims), x.ndim))
     if inner_reduce:
         # kept dims outside, the (contiguous) reduced dims inside, accumulating in a register
@@ -207,11 +210,11 @@ def _reduce(lw, node, out):
         body = [AccInit(acc, dtype, _init_value(node.op, dtype))]
         body += _loops([(f"i{d}", x.shape[d]) for d in sorted(dims)], inner)
         body.append(Store(out, flat_out, AccRef(acc, dtype)))
-        return _loops([(f"i{d}", x.shape[d]) for d in kept], body)
+        return _loops([(f"i{d}", x.shape[d]) for d in kept], body, parallel=True)
     # reduced dims outside the contiguous kept ones: accumulate into the output row by row
     ovars = [Var(f"o{k}") for k in range(len(node.shape))]
     init = _loops([(v.name, s) for v, s in zip(ovars, node.shape)],
-                  [Store(out, linear_index(ovars, node.shape), _init_value(node.op, dtype))])
+                  [Store(out, linear_index(ovars, node.shape), _init_value(node.op, dtype))], parallel=True)
     current = Load(out, flat_out, dtype)
     update = Call("add" if node.op == "sum" else "maximum", (current, lw.value(x, xvars)), dtype)
     order = [(f"i{d}", x.shape[d]) for d in range(x.ndim)]
@@ -330,15 +333,22 @@ def _gemm_template(lw, node, out):
 
 
 @kernel_rule("matmul")
-def _matmul(lw, node, out):
-    """A packed, blocked GEMM template where the LLVM backend has one, else plain loops."""
+def _matmul(lw, node, out, epilogue=None):
+    """A packed, blocked GEMM template where the LLVM backend has one, else plain loops.
+
+    ``epilogue(value, idx)`` (optional) returns the statements that store the fused values of
+    the output element ``idx`` whose product is ``value``; they run as each element is final."""
     template = _gemm_template(lw, node, out)
     if template is None:
-        return _matmul_loops(lw, node, out)
+        return _matmul_loops(lw, node, out, epilogue)
     g = template[0]
     if g.m == 1 and _numel(g.batch) == 1 and g.a.col_stride == 1 and g.b.row_stride == 1:
-        return _matmul_dots(lw, node, out)  # a row times a k-contiguous B: n dot products
-    g.fallback = _matmul_loops(lw, node, out)
+        return _matmul_dots(lw, node, out, epilogue)  # a row times a k-contiguous B: n dot products
+    g.fallback = _matmul_loops(lw, node, out, epilogue)
+    if epilogue is not None:
+        row, col = Var("gemm_row"), Var("gemm_col")
+        idx = (split_index(row, g.batch + (g.m,)) if g.batch else [row]) + [col]
+        g.epilogue = epilogue(AccRef(g.epilogue_acc, g.dtype), idx)
     return template
 
 
@@ -349,7 +359,7 @@ def _numel(shape) -> int:
     return n
 
 
-def _matmul_dots(lw, node, out):
+def _matmul_dots(lw, node, out, epilogue=None):
     """out[0, j] = sum_k a[0, k] * b[k, j] as contiguous dot products (vectorised reductions)."""
     a, b = node.inputs
     dtype = node.dtype.short
@@ -360,10 +370,12 @@ def _matmul_dots(lw, node, out):
                                             lw.value(b, zeros[: b.ndim - 2] + [kk, j])), dtype))
     body = [AccInit(acc, dtype, _init_value("sum", dtype)), Loop("k", a.shape[-1], [dot]),
             Store(out, j, AccRef(acc, dtype))]
-    return [Loop("j", node.shape[-1], body)]
+    if epilogue is not None:
+        body += epilogue(AccRef(acc, dtype), zeros + [j])
+    return [Loop("j", node.shape[-1], body, parallel=True)]
 
 
-def _matmul_loops(lw, node, out):
+def _matmul_loops(lw, node, out, epilogue=None):
     """out[..., i, j] = sum_k a[..., i, k] * b[..., k, j]; the j loop is innermost (contiguous)."""
     a, b = node.inputs
     dtype = node.dtype.short
@@ -378,4 +390,6 @@ def _matmul_loops(lw, node, out):
     init = [Loop("j", n, [Store(out, out_idx, zero)])]
     update = Store(out, out_idx, Call("add", (Load(out, out_idx, dtype), Call("mul", (a_val, b_val), dtype)), dtype))
     row = init + [Loop("k", k, [Loop("j", n, [update])])]
-    return _loops([(v.name, s) for v, s in zip(bvars, batch)] + [("i", m)], row)
+    if epilogue is not None:  # the row is final: its fused values, element by element
+        row.append(Loop("j", n, epilogue(Load(out, out_idx, dtype), bvars + [i, j])))
+    return _loops([(v.name, s) for v, s in zip(bvars, batch)] + [("i", m)], row, parallel=True)

@@ -1,0 +1,205 @@
+"""Fusion is counted in kernels: epilogues into matmuls, optimizer updates riding on their
+gradient's kernel, and a two-kernel softmax cross-entropy, each checked against the reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphc
+from graphc import nn
+from graphc.ir import Graph, TensorType, float32, float64
+from graphc.passes import run_pipeline
+from graphc.runtime.backends import get_backend
+
+RNG = np.random.default_rng(0)
+PIPE = ["fuse_optimizer", "fuse", "memory_plan"]
+
+
+def _run(build, feeds, rtol=1e-5, atol=1e-5):
+    """Compile a hand-built graph with the fusion pipeline; compare outputs and updates with the reference."""
+    exe = get_backend("llvm").compile(run_pipeline(build(), PIPE))
+    mine = [np.array(f, copy=True) for f in feeds]
+    ref = [np.array(f, copy=True) for f in feeds]
+    out = exe.run(mine)
+    expect = get_backend("reference").compile(build()).run(ref)
+    for a, b in zip(out + mine, expect + ref):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+    return exe
+
+
+def _linear_relu(xshape, n, dtype, transposed_x=False):
+    k = xshape[-1]
+
+    def build():
+        g = Graph("linear")
+        if transposed_x:  # a non-contiguous operand: x is stored as (k, rows)
+            xp = g.placeholder("xt", TensorType(dtype, (k, xshape[0])))
+            x = g.add("permute", xp, dims=(1, 0))
+        else:
+            x = g.placeholder("x", TensorType(dtype, xshape))
+        w = g.placeholder("w", TensorType(dtype, (n, k)), role="param")
+        b = g.placeholder("b", TensorType(dtype, (n,)), role="param")
+        y = g.add("matmul", x, g.add("permute", w, dims=(1, 0)))
+        g.set_outputs([g.add("relu", g.add("add", y, b))])
+        return g
+
+    xs = (k, xshape[0]) if transposed_x else xshape
+    feeds = [RNG.normal(size=s).astype(dtype.np) for s in (xs, (n, k), (n,))]
+    return build, feeds
+
+
+@pytest.mark.parametrize("xshape,n,dtype,transposed", [
+    ((8, 12), 16, float32, False),
+    ((37, 300), 29, float32, False),  # k over one KC block: the epilogue waits for the last one
+    ((2, 5, 12), 7, float32, False),  # batch dims folded into rows
+    ((1, 12), 16, float32, False),  # one row: dot products
+    ((9, 20), 13, float64, False),
+    ((10, 6), 5, float32, True),
+])
+def test_linear_bias_relu_forward_is_one_kernel(xshape, n, dtype, transposed):
+    build, feeds = _linear_relu(xshape, n, dtype, transposed)
+    exe = _run(build, feeds)
+    assert exe.kernel_count == 1
+    plan = exe.graph.meta["fusion"]
+    (root, group), = plan.groups.items()
+    assert root.op == "matmul" and not plan.is_materialized(root) and group.ends[0].op == "relu"
+
+
+def test_batched_matmul_epilogue_with_broadcast_operand():
+    def build():
+        g = Graph("bmm")
+        a = g.placeholder("a", TensorType(float32, (3, 4, 6)))
+        b = g.placeholder("b", TensorType(float32, (3, 6, 5)))
+        c = g.placeholder("c", TensorType(float32, (4, 1)))
+        g.set_outputs([g.add("tanh", g.add("mul", g.add("matmul", a, b), c))])
+        return g
+
+    exe = _run(build, [RNG.normal(size=s).astype(np.float32) for s in ((3, 4, 6), (3, 6, 5), (4, 1))])
+    assert exe.kernel_count == 1
+
+
+def _sgd_graph(grad_input_after: bool):
+    """One linear layer's backward and an SGD-momentum update of W; the grad-input GEMM (which
+    reads W) runs before or after the weight-gradient GEMM."""
+
+    def build():
+        g = Graph("sgd")
+        x = g.placeholder("x", TensorType(float32, (6, 4)))
+        dy = g.placeholder("dy", TensorType(float32, (6, 3)))
+        w = g.placeholder("w", TensorType(float32, (3, 4)), role="param")
+        buf = g.placeholder("buf", TensorType(float32, (3, 4)), role="state")
+        dx = None
+        if not grad_input_after:
+            dx = g.add("matmul", dy, w)
+        gw = g.add("matmul", g.add("permute", dy, dims=(1, 0)), x)
+        if grad_input_after:
+            dx = g.add("matmul", dy, w)
+        nb = g.add("add", g.add("mul", buf, g.add("constant", value=0.9)), gw)
+        nw = g.add("sub", w, g.add("mul", nb, g.add("constant", value=0.1)))
+        g.assign(buf, nb)
+        g.assign(w, nw)
+        g.set_outputs([g.add("exp", dx)])
+        return g
+
+    return build, [RNG.normal(size=s).astype(np.float32) for s in ((6, 4), (6, 3), (3, 4), (3, 4))]
+
+
+def test_update_rides_on_the_weight_gradient_gemm():
+    build, feeds = _sgd_graph(grad_input_after=False)
+    exe = _run(build, feeds)
+    plan = exe.graph.meta["fusion"]
+    assert {a.inputs[0].name for a in plan.riding_assigns()} == {"w", "buf"}
+    assert exe.kernel_count == 2  # grad-input GEMM (+exp), weight-gradient GEMM with the update
+
+
+def test_update_stays_at_the_end_when_a_later_kernel_reads_the_parameter():
+    build, feeds = _sgd_graph(grad_input_after=True)
+    exe = _run(build, feeds)  # the grad-input GEMM must see the old W
+    plan = exe.graph.meta["fusion"]
+    assert not plan.riding_assigns()  # buf's update is read by W's, which stays at the end
+    why = {n.inputs[0].name: r for n, r in plan.not_fused.items() if n.op == "assign"}
+    assert "reads %w" in why["w"]
+
+
+def _train_step(momentum, compiled=True, make=lambda: nn.Linear(12, 5), xshape=(8, 12), classes=5):
+    graphc.manual_seed(0)
+    model = make()
+    opt = graphc.optim.SGD(model.parameters(), lr=0.05, momentum=momentum)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    fn = graphc.compile(step) if compiled else step
+    rng = np.random.default_rng(1)
+    x = graphc.tensor(rng.normal(size=xshape).astype(np.float32))
+    y = graphc.tensor(rng.integers(0, classes, size=xshape[0]))
+    losses = [fn(x, y).item() for _ in range(3)]
+    return (fn.stats()["kernels"] if compiled else None), losses, model
+
+
+def test_sgd_momentum_adds_no_kernel_to_a_linear_train_step():
+    plain, _, _ = _train_step(0.0)
+    momentum, losses, model = _train_step(0.9)
+    assert momentum == plain
+    _, eager_losses, eager = _train_step(0.9, compiled=False)
+    np.testing.assert_allclose(losses, eager_losses, rtol=1e-5, atol=1e-6)
+    for a, b in zip(model.parameters(), eager.parameters()):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def _mlp():
+    return nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 5))
+
+
+def test_mlp_train_step_kernel_count():
+    """51 kernels before epilogues and optimizer fusion (42 with plain SGD); 17 now, either way."""
+    momentum, _, _ = _train_step(0.9, make=_mlp)
+    plain, _, _ = _train_step(0.0, make=_mlp)
+    assert momentum == plain <= 17
+
+
+def test_cross_entropy_forward_is_two_kernels():
+    import torch
+
+    logits = RNG.normal(size=(9, 7)).astype(np.float32)
+    labels = RNG.integers(0, 7, size=9)
+    labels[2] = -100  # ignored
+    fn = graphc.compile(lambda a, y: nn.functional.cross_entropy(a, y))
+    out = fn(graphc.tensor(logits), graphc.tensor(labels))
+    assert fn.stats()["kernels"] <= 2
+    expect = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(labels))
+    np.testing.assert_allclose(out.item(), expect.item(), rtol=1e-5)
+    plan = fn.graphs()[-1].meta["fusion"]
+    assert any(g.kind == "online_softmax" for g in plan.groups.values())
+
+
+@pytest.mark.parametrize("dtype", [float32, float64])
+def test_online_softmax_and_sibling_reductions_match_reference(dtype):
+    def build():
+        g = Graph("lse")
+        x = g.placeholder("x", TensorType(dtype, (5, 3, 11)))
+        m = g.add("max", x, dims=(2,), keepdim=True)
+        s = g.add("sum", g.add("exp", g.add("sub", x, m)), dims=(2,), keepdim=False)
+        lse = g.add("add", g.add("log", s), g.add("reshape", m, shape=(5, 3)))
+        total = g.add("sum", lse, dims=(1,), keepdim=False)
+        count = g.add("sum", g.add("exp", lse), dims=(1,), keepdim=False)
+        g.set_outputs([g.add("div", total, count)])
+        return g
+
+    x = RNG.normal(size=(5, 3, 11)).astype(dtype.np) * 4
+    x[0, 0, :] = -1e4  # a row far below zero: the running max starts there
+    exe = _run(build, [x])
+    assert exe.kernel_count == 2
+
+
+def test_report_says_why_neighbours_did_not_fuse():
+    build, _ = _sgd_graph(grad_input_after=True)
+    g = run_pipeline(build(), PIPE)
+    report = g.meta["fusion"].report()
+    assert "kernels before the updates" in report and "not fused" in report
+
