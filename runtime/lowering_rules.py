@@ -171,12 +171,9 @@ def _concat(lw, node, idx):
 
 
 # ---------------------------------------------------------------------- reductions
-def _loops(names_extents, body, parallel=False):
-    """Loops, outermost first; ``parallel`` marks the outermost (its iterations are independent)."""
+def _loops(names_extents, body):
     for name, extent in reversed(names_extents):
         body = [Loop(name, extent, body)]
-    if names_extents:
-        body[0].parallel = parallel
     return body
 
 
@@ -201,7 +198,7 @@ def _reduce(lw, node, out):
         out_idx = [xvars[d] for d in kept]
     flat_out = linear_index(out_idx, node.shape)
     if not dims:
-        return _loops([(v.name, s) for v, s in zip(xvars, x.shape)], [Store(out, flat_out, lw.value(x, xvars))], True)
+        return _loops([(v.name, s) for v, s in zip(xvars, x.shape)], [Store(out, flat_out, lw.value(x, xvars))])
     inner_reduce = x.ndim - 1 in dims and all(d in dims for d in range(min(dims), x.ndim))
     if inner_reduce:
         # kept dims outside, the (contiguous) reduced dims inside, accumulating in a register
@@ -210,11 +207,11 @@ def _reduce(lw, node, out):
         body = [AccInit(acc, dtype, _init_value(node.op, dtype))]
         body += _loops([(f"i{d}", x.shape[d]) for d in sorted(dims)], inner)
         body.append(Store(out, flat_out, AccRef(acc, dtype)))
-        return _loops([(f"i{d}", x.shape[d]) for d in kept], body, parallel=True)
+        return _loops([(f"i{d}", x.shape[d]) for d in kept], body)
     # reduced dims outside the contiguous kept ones: accumulate into the output row by row
     ovars = [Var(f"o{k}") for k in range(len(node.shape))]
     init = _loops([(v.name, s) for v, s in zip(ovars, node.shape)],
-                  [Store(out, linear_index(ovars, node.shape), _init_value(node.op, dtype))], parallel=True)
+                  [Store(out, linear_index(ovars, node.shape), _init_value(node.op, dtype))])
     current = Load(out, flat_out, dtype)
     update = Call("add" if node.op == "sum" else "maximum", (current, lw.value(x, xvars)), dtype)
     order = [(f"i{d}", x.shape[d]) for d in range(x.ndim)]
@@ -372,7 +369,7 @@ def _matmul_dots(lw, node, out, epilogue=None):
             Store(out, j, AccRef(acc, dtype))]
     if epilogue is not None:
         body += epilogue(AccRef(acc, dtype), zeros + [j])
-    return [Loop("j", node.shape[-1], body, parallel=True)]
+    return [Loop("j", node.shape[-1], body)]
 
 
 def _matmul_loops(lw, node, out, epilogue=None):
@@ -392,4 +389,4 @@ def _matmul_loops(lw, node, out, epilogue=None):
     row = init + [Loop("k", k, [Loop("j", n, [update])])]
     if epilogue is not None:  # the row is final: its fused values, element by element
         row.append(Loop("j", n, epilogue(Load(out, out_idx, dtype), bvars + [i, j])))
-    return _loops([(v.name, s) for v, s in zip(bvars, batch)] + [("i", m)], row, parallel=True)
+    return _loops([(v.name, s) for v, s in zip(bvars, batch)] + [("i", m)], row)
