@@ -9,16 +9,21 @@ import pytest
 import graphc
 from graphc import nn
 from graphc.ir import Graph, TensorType, float32, float64
-from graphc.passes import run_pipeline
+from graphc.passes import PassContext, VerifyInstrument, run_pipeline
 from graphc.runtime.backends import get_backend
 
 RNG = np.random.default_rng(0)
 PIPE = ["fuse_optimizer", "fuse", "memory_plan"]
 
 
+def _pipeline(graph, passes):
+    """Run ``passes`` with the IR verifier after each one."""
+    return run_pipeline(graph, passes, PassContext(instruments=[VerifyInstrument()]))
+
+
 def _run(build, feeds, rtol=1e-5, atol=1e-5):
     """Compile a hand-built graph with the fusion pipeline; compare outputs and updates with the reference."""
-    exe = get_backend("llvm").compile(run_pipeline(build(), PIPE))
+    exe = get_backend("llvm").compile(_pipeline(build(), PIPE))
     mine = [np.array(f, copy=True) for f in feeds]
     ref = [np.array(f, copy=True) for f in feeds]
     out = exe.run(mine)

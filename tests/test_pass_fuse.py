@@ -4,11 +4,16 @@ the arena offsets."""
 from __future__ import annotations
 
 from graphc.ir import Graph, TensorType, float32
-from graphc.passes import run_pipeline
+from graphc.passes import PassContext, VerifyInstrument, run_pipeline
 from graphc.runtime.kernel_ir import format_kernel
 from graphc.runtime.lower import lower
 
 PIPE = ["fuse_optimizer", "fuse", "memory_plan"]
+
+
+def _pipeline(graph, passes):
+    """Run ``passes`` with the IR verifier after each one."""
+    return run_pipeline(graph, passes, PassContext(instruments=[VerifyInstrument()]))
 
 
 def _linear_relu():
@@ -22,7 +27,7 @@ def _linear_relu():
 
 
 def test_linear_bias_relu_is_one_gemm_with_its_epilogue_golden():
-    g = run_pipeline(_linear_relu(), PIPE)
+    g = _pipeline(_linear_relu(), PIPE)
     assert g.meta["fusion"].report() == "1 kernels before the updates\n  %y (matmul) + %out"
     (kernel,) = lower(g).kernels
     assert format_kernel(kernel) == """kernel k0_matmul(p0_x, p1_w, p2_b, o3_out, gemm_scratch):
@@ -40,7 +45,7 @@ def test_memory_plan_reuses_dead_buffers_golden():
     c = g.add("matmul", b, x, name="c")
     d = g.add("matmul", c, a, name="d")
     g.set_outputs([g.add("sum", d, dims=(0, 1), name="s")])
-    plan = run_pipeline(g, PIPE).meta["memory_plan"]
+    plan = _pipeline(g, PIPE).meta["memory_plan"]
     got = {n.name: (plan.offsets[n], plan.lifetimes[n]) for n in plan.offsets}
     # a lives until d reads it; d reuses b's bytes (b is dead once c is computed)
     assert got == {"a": (0, (0, 3)), "b": (16384, (1, 2)), "c": (32768, (2, 3)), "d": (16384, (3, 4))}

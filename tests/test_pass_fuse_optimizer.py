@@ -6,18 +6,23 @@ from __future__ import annotations
 import numpy as np
 
 from graphc.ir import Graph, TensorType, float32, format_graph
-from graphc.passes import run_pipeline
+from graphc.passes import PassContext, VerifyInstrument, run_pipeline
 from graphc.runtime.backends import get_backend
 
 RNG = np.random.default_rng(0)
 PIPE = ["fuse_optimizer", "fuse", "memory_plan"]
 
 
+def _pipeline(graph, passes):
+    """Run ``passes`` with the IR verifier after each one."""
+    return run_pipeline(graph, passes, PassContext(instruments=[VerifyInstrument()]))
+
+
 def _check(build, rtol=1e-5, atol=1e-5):
     """Compile ``build()`` with the fusion pipeline; outputs and updated placeholders must match
     the reference interpreter (which applies every assign at the end of the step)."""
     feeds = [RNG.normal(size=p.shape).astype(p.dtype.np) for p in build().placeholders]
-    exe = get_backend("llvm").compile(run_pipeline(build(), PIPE))
+    exe = get_backend("llvm").compile(_pipeline(build(), PIPE))
     mine = [f.copy() for f in feeds]
     ref = [f.copy() for f in feeds]
     out = exe.run(mine)
@@ -59,7 +64,7 @@ def _sgd(grad_input_after: bool):
 
 
 def test_updates_move_next_to_their_gradient_golden():
-    g = run_pipeline(_sgd(grad_input_after=False)(), ["fuse_optimizer"])
+    g = _pipeline(_sgd(grad_input_after=False)(), ["fuse_optimizer"])
     assert format_graph(g, locs=False) == """graph sgd {
   %x:f32[6,4] = input
   %dy:f32[6,3] = input
@@ -110,7 +115,7 @@ def test_a_reader_that_needs_the_gradient_keeps_the_update_at_the_end():
         g.set_outputs([g.add("sum", g.add("mul", g.add("exp", gw), w), dims=(0, 1))])
         return g
 
-    g = run_pipeline(build(), ["fuse_optimizer"])
+    g = _pipeline(build(), ["fuse_optimizer"])
     assert "stays at the end: %" in g.meta["optimizer_fusion"].report()
     exe = _check(build)
     # W's update at the end recomputes %nb = buf + gw from the old buf, so buf cannot ride either
@@ -129,7 +134,7 @@ def test_a_gradient_kernel_reading_its_own_target_keeps_the_update_at_the_end():
         g.set_outputs([g.add("exp", x)])
         return g
 
-    g = run_pipeline(build(), ["fuse_optimizer"])
+    g = _pipeline(build(), ["fuse_optimizer"])
     assert "reads %w itself" in g.meta["optimizer_fusion"].report()
     assert not _riding(_check(build))
 
