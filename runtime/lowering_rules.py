@@ -70,8 +70,25 @@ _ELEMENTWISE = ("neg", "abs", "sign", "exp", "log", "sqrt", "rsqrt", "reciprocal
 
 @expr_rule(*_ELEMENTWISE)
 def _elementwise(lw, node: Node, idx):
+    if node.op == "pow" and node.inputs[1].op == "constant" and node.dtype.is_floating_point:
+        power = _small_power(lw, node, idx)
+        if power is not None:
+            return power
     args = tuple(lw.value(x, broadcast_index(idx, x.shape, node.shape)) for x in node.inputs)
     return Call(node.op, args, node.dtype.short)
+
+
+def _small_power(lw, node: Node, idx):
+    """``x ** 0`` (1 for every x, NaN included, as IEEE and PyTorch define it; the front end's
+    ``copy_`` writes ``x ** 0 * src``), ``x ** 1`` and ``x ** 2`` without a libm call."""
+    e = node.inputs[1].attrs["value"]
+    if e == 0:
+        return Const(1.0, node.dtype.short)
+    if e not in (1, 2):
+        return None
+    x = node.inputs[0]
+    base = lw.value(x, broadcast_index(idx, x.shape, node.shape))
+    return base if e == 1 else Call("mul", (base, base), node.dtype.short)
 
 
 @expr_rule("where")

@@ -358,8 +358,10 @@ def emit(em, s: Gemm) -> None:
 
 
 class _Epilogue:
-    """Runs a Gemm's epilogue over a finished tile of C: per element, the kernel IR statements
-    with the element's value in an accumulator slot and its row/column as loop variables."""
+    """Runs a Gemm's epilogue over a finished block of C: per element, the kernel IR statements
+    with the element's value in an accumulator slot and its row/column as loop variables.
+    (Per cache block, not per micro-tile: LLVM fully unrolls a micro-tile's few elements and
+    vectorises them poorly, where a block's rows are loops it vectorises well.)"""
 
     def __init__(self, em, s: Gemm, ty):
         self.em, self.s, self.ty = em, s, ty
@@ -412,12 +414,19 @@ def _driver(b, module, p: Plan, dtype, ty, aptr, bptr, cptr, pa, pb, ep=None, ro
                             asrc, a_str, apanel = pa, (1, p.mr), b.mul(kc, _c(p.mr))
                         else:
                             a_str, apanel = None, _c(p.mr * p.rsa)
-                        where = (ep, last, b.add(row0, ic), jc) if ep is not None else None
-                        _tiles(b, module, p, dtype, ty, asrc, a_str, apanel, bsrc, bks, bpanel,
-                               _gep(b, ty, cptr, b.add(_mul(b, ic, p.n), jc)), mc, nc, kc, acc, where)
+                        cblock = _gep(b, ty, cptr, b.add(_mul(b, ic, p.n), jc))
+                        _tiles(b, module, p, dtype, ty, asrc, a_str, apanel, bsrc, bks, bpanel, cblock, mc, nc, kc, acc)
+                        if ep is not None:  # the epilogue, on the block just finished (still in L2)
+                            fn = b.block.function
+                            run, cont = fn.append_basic_block("epilogue"), fn.append_basic_block("block.done")
+                            b.cbranch(last, run, cont)
+                            b.position_at_end(run)
+                            ep.tile(b, cblock, p.n, mc, nc, b.add(row0, ic), jc)
+                            b.branch(cont)
+                            b.position_at_end(cont)
 
 
-def _tiles(b, module, p: Plan, dtype, ty, asrc, a_str, apanel, bsrc, bks, bpanel, cblock, mc, nc, kc, acc, where=None):
+def _tiles(b, module, p: Plan, dtype, ty, asrc, a_str, apanel, bsrc, bks, bpanel, cblock, mc, nc, kc, acc):
     """The jr/ir loops over micro-tiles of one (mc x nc) block of C."""
     ars, aks = (_c(p.rsa), _c(p.csa)) if a_str is None else (_c(1), _c(p.mr))
     bks_val = _c(p.rsb) if bks is None else _c(bks)
@@ -431,13 +440,3 @@ def _tiles(b, module, p: Plan, dtype, ty, asrc, a_str, apanel, bsrc, bks, bpanel
                     apan = _gep(b, ty, asrc, b.mul(ir_, apanel))
                     ctile = _gep(b, ty, cblock, b.add(_mul(b, ir_, p.mr * p.n), _mul(b, jr, p.nr)))
                     b.call(uk, [apan, ars, aks, bpan, bks_val, ctile, _c(p.n), kc, _c(ncols), acc])
-                    if where is not None:  # the epilogue, on the tile just finished (still in L1)
-                        ep, last, row_start, col_start = where
-                        fn = b.block.function
-                        run, cont = fn.append_basic_block("epilogue"), fn.append_basic_block("tile.done")
-                        b.cbranch(last, run, cont)
-                        b.position_at_end(run)
-                        ep.tile(b, ctile, p.n, rows, ncols, b.add(row_start, _mul(b, ir_, p.mr)),
-                                b.add(col_start, _mul(b, jr, p.nr)))
-                        b.branch(cont)
-                        b.position_at_end(cont)
