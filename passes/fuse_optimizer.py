@@ -6,6 +6,8 @@ read every gradient back from memory. For each assign this pass finds the *produ
 gradient: the matmul, reduction or convolution from which the assigned value follows element
 by element through pointwise ops (a weight-gradient GEMM, a bias-gradient sum). It then
 
+- computes a weight gradient that the graph transposes (``permute(x.T @ dY, (1, 0))``) as the
+  transposed product (``dY.T @ x``) so it comes out in the parameter's layout,
 - moves the update's pointwise arithmetic and the assign right after the producer in the graph
   (the IR lets an assign sit anywhere after its value: reads of a placeholder always see its
   value at entry), and
@@ -105,6 +107,32 @@ def _ancestors_after(value: Node, start: int, pos: dict[Node, int]) -> list[Node
     return sorted(out, key=pos.get)
 
 
+def _orient(graph: Graph, g: Node) -> Node:
+    """A 2-D matmul read only through a transpose (``permute(dW.T-ish, (1, 0))``) becomes the
+    matmul of the transposed operands, so the gradient comes out in the parameter's layout and
+    the update's epilogue writes contiguously (the GEMM reads transposed operands for free)."""
+    if g.op != "matmul" or g.ndim != 2 or g in graph.outputs or len(g.users) != 1:
+        return g
+    (p,) = g.users
+    if p.op != "permute" or tuple(p.attrs["dims"]) != (1, 0):
+        return g
+    a, b = g.inputs
+
+    def transposed(v: Node) -> Node:
+        if v.op == "permute" and tuple(v.attrs["dims"]) == (1, 0):
+            return v.inputs[0]
+        return graph.add("permute", v, dims=(1, 0), before=p, loc=g.loc)
+
+    new = graph.add("matmul", transposed(b), transposed(a), before=p, loc=g.loc)
+    graph.replace_all_uses(p, new)
+    graph.remove(p)
+    graph.remove(g)
+    for v in dict.fromkeys((a, b)):
+        if not v.users and not v.is_placeholder and v not in graph.outputs:
+            graph.remove(v)  # a transpose only the old product read
+    return new
+
+
 def _move_next_to(graph: Graph, assigns: list[Node], producer: Node) -> None:
     """Put ``assigns`` and the pointwise nodes they need right after ``producer``; nothing moves
     when an update needs another heavy node computed later (it would drag that kernel earlier)."""
@@ -126,6 +154,10 @@ def fuse_optimizer(graph: Graph, ctx=None) -> Graph:
     for a in graph.assigns:
         target, value = a.inputs
         nodes, producers = _expression(value)
+        if any(_orient(graph, p) is not p for p in producers):
+            pos = {n: i for i, n in enumerate(graph.nodes)}
+            value = a.inputs[1]  # the transpose itself may have been the value
+            nodes, producers = _expression(value)
         producers = [p for p in producers if _numel(p.shape) == _numel(value.shape) and p.dtype.is_floating_point]
         if not producers:
             result.reasons[a] = "its value does not follow element by element from a matmul or reduction"

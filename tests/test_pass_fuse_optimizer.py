@@ -87,6 +87,29 @@ def test_updates_move_next_to_their_gradient_golden():
     assert g.meta["optimizer_fusion"].report() == "assign %buf rides on %gw (matmul)\nassign %w rides on %gw (matmul)"
 
 
+def test_a_transposed_weight_gradient_is_computed_in_the_parameters_layout_golden():
+    g = Graph("orient")
+    x = g.placeholder("x", TensorType(float32, (6, 4)))
+    dy = g.placeholder("dy", TensorType(float32, (6, 3)))
+    w = g.placeholder("w", TensorType(float32, (3, 4)), role="param")
+    gt = g.add("matmul", g.add("permute", x, dims=(1, 0), name="x.T"), dy, name="gw.T")
+    g.assign(w, g.add("sub", w, g.add("permute", gt, dims=(1, 0), name="gw"), name="nw"))
+    g.set_outputs([g.add("exp", dy, name="out")])
+    g = _pipeline(g, ["fuse_optimizer"])
+    assert format_graph(g, locs=False) == """graph orient {
+  %x:f32[6,4] = input
+  %dy:f32[6,3] = input
+  %w:f32[3,4] = param
+  %1:f32[3,6] = permute %dy {dims=[1,0]}
+  %2:f32[3,4] = matmul %1, %x
+  %nw:f32[3,4] = sub %w, %2
+  assign %w, %nw
+  %out:f32[6,3] = exp %dy
+  return %out
+}"""
+    assert g.meta["optimizer_fusion"].report() == "assign %w rides on %2 (matmul)"
+
+
 def test_update_rides_on_the_weight_gradient_gemm():
     exe = _check(_sgd(grad_input_after=False))
     assert _riding(exe) == {"w", "buf"}

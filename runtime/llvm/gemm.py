@@ -368,17 +368,27 @@ class _Epilogue:
         self.slot = em._alloca(ty, s.epilogue_acc)
 
     def tile(self, b, ctile, ldc: int, rows: int, ncols: int, row_start, col_start):
-        em = self.em
+        if ncols == ldc and ncols < 32:  # narrow whole rows: one flat loop (a short inner loop vectorises badly;
+            # for wide rows the nested loops keep column reads such as a bias contiguous)
+            with counted(b, 0, rows * ncols, 1, "ee") as e:
+                r, c = b.udiv(e, _c(ncols)), b.urem(e, _c(ncols))
+                self._element(b, _gep(b, self.ty, ctile, e), b.add(row_start, r, flags=["nsw"]),
+                              b.add(col_start, c, flags=["nsw"]))
+            return
         with counted(b, 0, rows, 1, "er") as r:
             crow = _gep(b, self.ty, ctile, _mul(b, r, ldc))
             row = b.add(row_start, r, flags=["nsw"])
             with counted(b, 0, ncols, 1, "ec") as c:
-                b.store(b.load(_gep(b, self.ty, crow, c), typ=self.ty), self.slot)
-                saved = dict(em.vars), dict(em.accs)
-                em.vars["gemm_row"], em.vars["gemm_col"] = row, b.add(col_start, c, flags=["nsw"])
-                em.accs[self.s.epilogue_acc] = self.slot
-                em.stmts(self.s.epilogue)
-                em.vars, em.accs = saved
+                self._element(b, _gep(b, self.ty, crow, c), row, b.add(col_start, c, flags=["nsw"]))
+
+    def _element(self, b, ptr, row, col):
+        em = self.em
+        b.store(b.load(ptr, typ=self.ty), self.slot)
+        saved = dict(em.vars), dict(em.accs)
+        em.vars["gemm_row"], em.vars["gemm_col"] = row, col
+        em.accs[self.s.epilogue_acc] = self.slot
+        em.stmts(self.s.epilogue)
+        em.vars, em.accs = saved
 
 
 def _blocks(total: int, block: int):
