@@ -22,9 +22,13 @@ Then kernels are grouped (``passes/fuse_groups.py``):
 - **sibling reductions** over the same domain share one loop with several accumulators, and
   ``sum(exp(x - max(x)))`` becomes an online softmax (running max and rescaled sum in one pass).
 
+The kernel order, and which epilogue stores are safe (an update written early must not be read
+afterwards), is ``passes/fuse_schedule.py``'s: stores it rejects are dropped and the groups
+formed again.
+
 The plan is ``graph.meta["fusion"]``, a :class:`FusionPlan`: the reason for every materialized
-value, the groups, the kernel order, and why neighbours did not fuse (the compile report shows
-both). Backends follow it; without this pass every op becomes its own kernel.
+value, the groups, the kernel order, and why neighbours did not fuse (``report()`` shows both). Backends follow it; without this pass every op becomes its own
+kernel.
 """
 
 from __future__ import annotations
@@ -70,11 +74,6 @@ class FusionPlan:
 
     def is_materialized(self, node: Node) -> bool:
         return node in self.materialized
-
-    @property
-    def epilogue(self) -> dict[Node, list[Node]]:
-        """Group root -> the values and assigns its kernel stores as an epilogue."""
-        return {r: g.ends for r, g in self.groups.items() if g.ends}
 
     def riding_assigns(self) -> set[Node]:
         return {e for g in self.groups.values() for e in g.ends if e.op == "assign"}

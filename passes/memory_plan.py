@@ -1,8 +1,9 @@
 """Memory planning: give every temporary buffer an offset in one arena, reusing dead space.
 
-Runs after fusion. The kernels execute in the fusion plan's order (a fused group writes all its
-stored values in one kernel), then the ``assign`` updates that did not ride on a kernel. A temporary is live from the kernel that writes it to the last kernel that
-reads it (through fused expressions too); two temporaries whose lifetimes overlap never share
+Runs after fusion. The kernels execute in the fusion plan's schedule (a fused group writes all
+its stored values in one kernel), then the ``assign`` updates that did not ride on a kernel. A
+temporary is live from the kernel that writes it to the last kernel that reads it (through
+fused expressions too); two temporaries whose lifetimes overlap never share
 bytes. Offsets are chosen largest-first, each at the lowest aligned offset that fits beside the
 buffers it overlaps in time (first fit), which packs typical training steps well below the sum
 of all intermediates.
