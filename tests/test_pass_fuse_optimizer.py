@@ -221,3 +221,17 @@ def test_a_tied_weight_read_by_two_gemms_rides_on_the_last_gradient():
 
     exe = _check(build)
     assert _riding(exe) == {"w"}
+
+
+def test_the_lowering_refuses_a_program_that_reads_a_parameter_after_its_early_write():
+    import pytest
+
+    from graphc.ir.errors import CompileError
+    from graphc.runtime.kernel_ir import Kernel
+    from graphc.runtime.lower import _check_early_writes
+
+    rides = Kernel("k0_matmul", ["w"], [], meta={"reads": {"g", "w"}, "early_writes": {"w"}})
+    later = Kernel("k1_matmul", ["w"], [], meta={"reads": {"dy", "w"}})
+    _check_early_writes([later, rides])  # the reader first: fine
+    with pytest.raises(CompileError, match="k1_matmul reads w after kernel k0_matmul updated it early"):
+        _check_early_writes([rides, later])
