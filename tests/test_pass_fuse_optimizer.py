@@ -4,10 +4,14 @@ out of its gradient's kernel (each compiled result checked against the reference
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from graphc.ir import Graph, TensorType, float32, format_graph
+from graphc.ir.errors import CompileError
 from graphc.passes import PassContext, VerifyInstrument, run_pipeline
 from graphc.runtime.backends import get_backend
+from graphc.runtime.kernel_ir import Kernel
+from graphc.runtime.lower import _check_early_writes
 
 RNG = np.random.default_rng(0)
 PIPE = ["fuse_optimizer", "fuse", "memory_plan"]
@@ -224,12 +228,6 @@ def test_a_tied_weight_read_by_two_gemms_rides_on_the_last_gradient():
 
 
 def test_the_lowering_refuses_a_program_that_reads_a_parameter_after_its_early_write():
-    import pytest
-
-    from graphc.ir.errors import CompileError
-    from graphc.runtime.kernel_ir import Kernel
-    from graphc.runtime.lower import _check_early_writes
-
     rides = Kernel("k0_matmul", ["w"], [], meta={"reads": {"g", "w"}, "early_writes": {"w"}})
     later = Kernel("k1_matmul", ["w"], [], meta={"reads": {"dy", "w"}})
     _check_early_writes([later, rides])  # the reader first: fine
