@@ -231,23 +231,15 @@ def logsumexp(input, dim, keepdim: bool = False):
 
 
 def softmax(input, dim: int, dtype=None):
-    """``exp(x) / sum(exp(x), dim)``, computed stably."""
+    """``exp(x) / sum(exp(x), dim)``, computed stably: the composite op ``softmax``."""
     x = _softmax_input(input, dtype, "softmax")
-    d = wrap_dim(dim, x.ndim)
-    with no_grad():
-        m = apply("max", x, dims=(d,), keepdim=True)
-    e = apply("exp", apply("sub", x, m))
-    return apply("div", e, _sum(e, (d,), True))
+    return apply("softmax", x, dim=wrap_dim(dim, x.ndim))
 
 
 def log_softmax(input, dim: int, dtype=None):
-    """``x - logsumexp(x, dim)``, computed stably."""
+    """``x - logsumexp(x, dim)``, computed stably: the composite op ``log_softmax``."""
     x = _softmax_input(input, dtype, "log_softmax")
-    d = wrap_dim(dim, x.ndim)
-    with no_grad():
-        m = apply("max", x, dims=(d,), keepdim=True)
-    shifted = apply("sub", x, m)
-    return apply("sub", shifted, apply("log", _sum(apply("exp", shifted), (d,), True)))
+    return apply("log_softmax", x, dim=wrap_dim(dim, x.ndim))
 
 
 def _softmax_input(input, dtype, what: str) -> Tensor:

@@ -189,6 +189,8 @@ class CompiledFunction:
 
         tracer, graph, inputs, out_tree, grad_writes = self.trace(*args)
         graph = run_pipeline(graph, self.pipeline, PassContext(instruments=instruments_from_env()))
+        if self.backend != "reference":
+            _check_decomposed(graph, self.backend)
         executable = get_backend(self.backend).compile(graph)
         input_index = {p: i for p, i in inputs}
         hyper_getter = {p: getter for p, getter in tracer.hypers.values()}
@@ -206,6 +208,19 @@ class CompiledFunction:
         entry.bound_arrays = [(x, x._data) for kind, x in bindings if kind == "bound"]
         entry.flags = _guards(tracer, bindings)
         return entry
+
+
+def _check_decomposed(graph, backend: str) -> None:
+    """Compiled backends lower core ops only: a composite op left by a custom pipeline is refused here."""
+    from graphc.ir import get_op
+    from graphc.ir.errors import CompileError
+
+    for node in graph.nodes:
+        if get_op(node.op).decompose is not None:
+            raise CompileError(f"%{node.name} is the composite op {node.op}, which the {backend} backend does not lower "
+                               "(the pipeline has no 'decompose' pass)",
+                               fix="keep 'decompose' first in the pipeline: edit graphc.passes.default_pipeline() "
+                                   "instead of writing the list of passes from scratch", loc=node.loc)
 
 
 def _arg_signature(a):

@@ -1,8 +1,9 @@
 """Memory planning: give every temporary buffer an offset in one arena, reusing dead space.
 
-Runs after fusion. The kernels execute in graph order (one per materialized value), then the
-``assign`` updates. A temporary is live from the kernel that writes it to the last kernel that
-reads it (through fused expressions too); two temporaries whose lifetimes overlap never share
+Runs after fusion. The kernels execute in the fusion plan's schedule (a fused group writes all
+its stored values in one kernel), then the ``assign`` updates that did not ride on a kernel. A
+temporary is live from the kernel that writes it to the last kernel that reads it (through
+fused expressions too); two temporaries whose lifetimes overlap never share
 bytes. Offsets are chosen largest-first, each at the lowest aligned offset that fits beside the
 buffers it overlaps in time (first fit), which packs typical training steps well below the sum
 of all intermediates.
@@ -30,27 +31,6 @@ class MemoryPlan:
     unplanned_bytes: int = 0  # what the temporaries would take with no reuse
 
 
-def _kernel_reads(graph: Graph, materialized: set[Node]) -> dict[Node, set[Node]]:
-    """For each kernel root (materialized node or assign), the materialized values it reads."""
-    reads: dict[Node, set[Node]] = {}
-    roots = [n for n in graph.nodes if n in materialized or n.op == "assign"]
-    for root in roots:
-        found: set[Node] = set()
-        stack = list(root.inputs)
-        seen = set()
-        while stack:
-            n = stack.pop()
-            if n in seen:
-                continue
-            seen.add(n)
-            if n in materialized or n.is_placeholder:
-                found.add(n)
-            else:
-                stack.extend(n.inputs)
-        reads[root] = found
-    return reads
-
-
 def _align(n: int) -> int:
     return -(-max(n, 1) // ALIGN) * ALIGN
 
@@ -64,17 +44,18 @@ def memory_plan(graph: Graph, ctx=None) -> Graph:
     if fusion is None:
         return graph
     outputs = set(graph.outputs)
-    materialized = {n for n in graph.nodes if fusion.is_materialized(n)}
-    reads = _kernel_reads(graph, materialized)
-    order = [n for n in graph.nodes if n in materialized] + [n for n in graph.nodes if n.op == "assign"]
-    position = {n: i for i, n in enumerate(order)}
-    temps = [n for n in order if n in materialized and n not in outputs]
+    start_of: dict[Node, int] = {}
+    end_of: dict[Node, int] = {}
+    for i, k in enumerate(fusion.schedule):
+        for w in k.writes:
+            start_of.setdefault(w, i)
+        for r in k.reads():
+            end_of[r] = i
+    temps = [n for n in graph.nodes if fusion.is_materialized(n) and n not in outputs and n in start_of]
     for t in temps:
-        start = position[t]
-        end = max([position[r] for r, rs in reads.items() if t in rs] + [start])
-        plan.lifetimes[t] = (start, end)
+        plan.lifetimes[t] = (start_of[t], max(end_of.get(t, start_of[t]), start_of[t]))
     placed: list[tuple[int, int, int, int]] = []  # (offset, size, start, end)
-    for t in sorted(temps, key=lambda n: (-n.type.nbytes, position[n])):
+    for t in sorted(temps, key=lambda n: (-n.type.nbytes, start_of[n])):
         size = _align(t.type.nbytes)
         start, end = plan.lifetimes[t]
         busy = sorted((o, o + s) for o, s, a, b in placed if not (b < start or end < a))

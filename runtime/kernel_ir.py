@@ -125,6 +125,12 @@ class Gemm:
     (``runtime/llvm/gemm.py``: packed, cache-blocked, register-tiled); ``scratch`` names a buffer
     of at least ``scratch_bytes`` for the packed panels. ``fallback`` is the same computation as
     plain loops, for backends without a template.
+
+    ``epilogue`` (optional) runs once per output element when it is final: statements in which
+    ``AccRef(epilogue_acc)`` is the element's value and ``Var("gemm_row")`` (the row over
+    ``batch + (m,)``, flattened) and ``Var("gemm_col")`` its position. They store the fused
+    values (bias, activation, optimizer updates) to their own buffers; ``out`` still holds the
+    product (or is overwritten by the epilogue in place).
     """
 
     out: str
@@ -138,6 +144,8 @@ class Gemm:
     scratch: str | None = None
     scratch_bytes: int = 0
     fallback: list = field(default_factory=list)
+    epilogue: list = field(default_factory=list)
+    epilogue_acc: str = "gemm_acc"
 
 
 @dataclass
@@ -255,6 +263,9 @@ def format_kernel(k: Kernel) -> str:
                     return f"{o.buf}[{o.offset} + b*{o.batch_strides} + r*{o.row_stride} + c*{o.col_stride}]"
                 lines.append(f"{pad}gemm {s.out}[{s.batch}+({s.m}, {s.n})] = {view(s.a)} @ {view(s.b)}, "
                              f"k={s.k} {s.dtype}" + (f" scratch={s.scratch}" if s.scratch else ""))
+                if s.epilogue:
+                    lines.append(f"{pad}  epilogue per element ({s.epilogue_acc} = the product):")
+                    walk(s.epilogue, depth + 2)
             else:
                 raise TypeError(s)
 

@@ -17,6 +17,7 @@ from graphc.ir.errors import CompileError
 
 from . import lowering_index, lowering_nn  # noqa: F401  (register their rules)
 from .kernel_ir import Kernel, Load, Loop, Store, Var, linear_index
+from .lowering_fused import group_kernel
 from .lowering_rules import EXPR_RULES, GEMM_DTYPES, KERNEL_RULES, operand_view
 
 
@@ -62,6 +63,7 @@ class Lowering:
         self.reads: set[str] = set()
         self.errors: list[str] = []  # messages of the native index checks, code = position + 1
         self.error_buffer: Buffer | None = None
+        self.subst: dict[Node, object] = {}  # in an epilogue: producer -> the value being produced
 
     def error_code(self, node: Node, message: str) -> int:
         """A code for a native check failing in ``node``; the kernel reads the error buffer."""
@@ -84,6 +86,8 @@ class Lowering:
 
     def value(self, node: Node, idx) -> object:
         """The expression for ``node``'s element at ``idx``: a load if it has a buffer, else inlined."""
+        if node in self.subst:  # the fusion plan proved every such read is of the current element
+            return self.subst[node]
         if node in self.buffers and node is not self.root:
             buf = self.buffers[node]
             self.reads.add(buf.name)
@@ -149,10 +153,11 @@ def materialized_nodes(graph: Graph) -> set[Node]:
     """
     plan = graph.meta.get("fusion")
     keep: set[Node] = set(graph.outputs)
+    fused = set(getattr(plan, "member", {})) if plan is not None else set()
     for n in graph.nodes:
         if n.op in ("assign", "constant"):
             continue
-        if plan is None or plan.is_materialized(n) or n.op not in EXPR_RULES:
+        if plan is None or plan.is_materialized(n) or (n.op not in EXPR_RULES and n not in fused):
             keep.add(n)
     readers: dict[Node, list[Node]] = {n: [] for n in graph.nodes}
     for n in graph.nodes:
@@ -179,12 +184,18 @@ def materialized_nodes(graph: Graph) -> set[Node]:
 
 
 def _view_chain(x: Node, graph: Graph, readers) -> list[Node]:
-    """The movement ops from ``x`` down that exist only to be read by matmuls (or by each other)."""
+    """The movement ops from ``x`` down that exist only to be read by matmuls (directly or through
+    further such views)."""
     from .lowering_rules import VIEW_OPS
 
     outputs = set(graph.outputs)
+
+    def only_matmuls(v: Node) -> bool:
+        return v.op in VIEW_OPS and v not in outputs and all(
+            r.op == "matmul" or only_matmuls(r) for r in readers[v])
+
     chain: list[Node] = []
-    while x.op in VIEW_OPS and x not in outputs and all(r.op == "matmul" or r in chain for r in readers[x]):
+    while only_matmuls(x):
         chain.append(x)
         x = x.inputs[0]
     return chain
@@ -207,8 +218,22 @@ def lower(graph: Graph) -> Program:
             lw.buffers[node] = lw.add_buffer(node, "output", out_index[node])
         else:
             lw.buffers[node] = lw.add_buffer(node, "temp")
-    for node in graph.nodes:
-        if node in keep:
+    plan = graph.meta.get("fusion")
+    groups = getattr(plan, "groups", {}) if plan is not None else {}
+    members = getattr(plan, "member", {}) if plan is not None else {}
+    order = {n: i for i, n in enumerate(getattr(plan, "order", []))} if plan is not None else {}
+    pos = {n: i for i, n in enumerate(graph.nodes)}
+    roots = [n for n in graph.nodes if n in groups or (n in keep and members.get(n, n) is n)]
+    # the plan's order (an epilogue kernel runs once everything its stores read exists); values
+    # the lowering stores on its own (operand copies) run just before their first reader
+    rank = {n: (order[n], pos[n]) for n in roots if n in order}
+    for n in roots:
+        if n not in order:  # just before the first planned kernel that reads it
+            rank[n] = (_first_reader(n, order, members) - 0.5, pos[n])
+    for node in sorted(roots, key=rank.get):
+        if node in groups:
+            kernels.append(group_kernel(lw, groups[node], f"k{len(kernels)}_{node.op}"))
+        else:
             kernels.append(lw.kernel_for(node, lw.buffers[node], f"k{len(kernels)}_{node.op}"))
     # outputs that are placeholders, or the same value returned twice, are copied out
     for i, o in enumerate(graph.outputs):
@@ -219,7 +244,37 @@ def lower(graph: Graph) -> Program:
         kernels.append(_copy(lw, o, buf, len(kernels)))
     first_assign = len(kernels)
     kernels += _assign_kernels(lw, graph, len(kernels))
+    _check_early_writes(kernels)
     return Program(kernels, lw.order, meta={"errors": lw.errors, "first_assign": first_assign})
+
+
+def _first_reader(node: Node, order: dict, members: dict) -> float:
+    """The plan position of the first planned kernel reading ``node`` (through fused values)."""
+    best, seen, stack = float("inf"), set(), list(node.users)
+    while stack:
+        u = stack.pop()
+        if u in seen:
+            continue
+        seen.add(u)
+        root = members.get(u, u)
+        if root in order:
+            best = min(best, order[root])
+        elif u.op != "assign":
+            stack.extend(u.users)
+    return best
+
+
+def _check_early_writes(kernels: list[Kernel]) -> None:
+    """No kernel may read a parameter or state buffer after an epilogue overwrote it early
+    (the fusion plan's schedule guarantees it; this re-checks the program actually built)."""
+    written: dict[str, str] = {}
+    for k in kernels:
+        hit = sorted(k.meta.get("reads", set()) & set(written) - k.meta.get("early_writes", set()))
+        if hit:
+            raise CompileError(f"kernel {k.name} reads {hit[0]} after kernel {written[hit[0]]} updated it early",
+                               fix="report this graph; compile without the 'fuse_optimizer' pass meanwhile")
+        for b in k.meta.get("early_writes", ()):
+            written[b] = k.name
 
 
 def _copy(lw: Lowering, node: Node, target: Buffer, n: int) -> Kernel:
@@ -238,7 +293,11 @@ def _copy(lw: Lowering, node: Node, target: Buffer, n: int) -> Kernel:
 def _assign_kernels(lw: Lowering, graph: Graph, start: int) -> list[Kernel]:
     """Write every assign's value into its target, never clobbering a target another update reads."""
     pending = []
+    plan = graph.meta.get("fusion")
+    riding = plan.riding_assigns() if hasattr(plan, "riding_assigns") else set()
     for a in graph.assigns:
+        if a in riding:
+            continue  # stored by the epilogue of its gradient's kernel
         target, value = a.inputs
         buf = lw.buffers[target]
         if value in lw.buffers:

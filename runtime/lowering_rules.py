@@ -70,8 +70,25 @@ _ELEMENTWISE = ("neg", "abs", "sign", "exp", "log", "sqrt", "rsqrt", "reciprocal
 
 @expr_rule(*_ELEMENTWISE)
 def _elementwise(lw, node: Node, idx):
+    if node.op == "pow" and node.inputs[1].op == "constant" and node.dtype.is_floating_point:
+        power = _small_power(lw, node, idx)
+        if power is not None:
+            return power
     args = tuple(lw.value(x, broadcast_index(idx, x.shape, node.shape)) for x in node.inputs)
     return Call(node.op, args, node.dtype.short)
+
+
+def _small_power(lw, node: Node, idx):
+    """``x ** 0`` (1 for every x, NaN included, as IEEE and PyTorch define it; the front end's
+    ``copy_`` writes ``x ** 0 * src``), ``x ** 1`` and ``x ** 2`` without a libm call."""
+    e = node.inputs[1].attrs["value"]
+    if e == 0:
+        return Const(1.0, node.dtype.short)
+    if e not in (1, 2):
+        return None
+    x = node.inputs[0]
+    base = lw.value(x, broadcast_index(idx, x.shape, node.shape))
+    return base if e == 1 else Call("mul", (base, base), node.dtype.short)
 
 
 @expr_rule("where")
@@ -330,15 +347,22 @@ def _gemm_template(lw, node, out):
 
 
 @kernel_rule("matmul")
-def _matmul(lw, node, out):
-    """A packed, blocked GEMM template where the LLVM backend has one, else plain loops."""
+def _matmul(lw, node, out, epilogue=None):
+    """A packed, blocked GEMM template where the LLVM backend has one, else plain loops.
+
+    ``epilogue(value, idx)`` (optional) returns the statements that store the fused values of
+    the output element ``idx`` whose product is ``value``; they run as each element is final."""
     template = _gemm_template(lw, node, out)
     if template is None:
-        return _matmul_loops(lw, node, out)
+        return _matmul_loops(lw, node, out, epilogue)
     g = template[0]
     if g.m == 1 and _numel(g.batch) == 1 and g.a.col_stride == 1 and g.b.row_stride == 1:
-        return _matmul_dots(lw, node, out)  # a row times a k-contiguous B: n dot products
-    g.fallback = _matmul_loops(lw, node, out)
+        return _matmul_dots(lw, node, out, epilogue)  # a row times a k-contiguous B: n dot products
+    g.fallback = _matmul_loops(lw, node, out, epilogue)
+    if epilogue is not None:
+        row, col = Var("gemm_row"), Var("gemm_col")
+        idx = (split_index(row, g.batch + (g.m,)) if g.batch else [row]) + [col]
+        g.epilogue = epilogue(AccRef(g.epilogue_acc, g.dtype), idx)
     return template
 
 
@@ -349,7 +373,7 @@ def _numel(shape) -> int:
     return n
 
 
-def _matmul_dots(lw, node, out):
+def _matmul_dots(lw, node, out, epilogue=None):
     """out[0, j] = sum_k a[0, k] * b[k, j] as contiguous dot products (vectorised reductions)."""
     a, b = node.inputs
     dtype = node.dtype.short
@@ -360,10 +384,12 @@ def _matmul_dots(lw, node, out):
                                             lw.value(b, zeros[: b.ndim - 2] + [kk, j])), dtype))
     body = [AccInit(acc, dtype, _init_value("sum", dtype)), Loop("k", a.shape[-1], [dot]),
             Store(out, j, AccRef(acc, dtype))]
+    if epilogue is not None:
+        body += epilogue(AccRef(acc, dtype), zeros + [j])
     return [Loop("j", node.shape[-1], body)]
 
 
-def _matmul_loops(lw, node, out):
+def _matmul_loops(lw, node, out, epilogue=None):
     """out[..., i, j] = sum_k a[..., i, k] * b[..., k, j]; the j loop is innermost (contiguous)."""
     a, b = node.inputs
     dtype = node.dtype.short
@@ -378,4 +404,6 @@ def _matmul_loops(lw, node, out):
     init = [Loop("j", n, [Store(out, out_idx, zero)])]
     update = Store(out, out_idx, Call("add", (Load(out, out_idx, dtype), Call("mul", (a_val, b_val), dtype)), dtype))
     row = init + [Loop("k", k, [Loop("j", n, [update])])]
+    if epilogue is not None:  # the row is final: its fused values, element by element
+        row.append(Loop("j", n, epilogue(Load(out, out_idx, dtype), bvars + [i, j])))
     return _loops([(v.name, s) for v, s in zip(bvars, batch)] + [("i", m)], row)

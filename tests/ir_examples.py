@@ -98,6 +98,23 @@ def conv_graph() -> Graph:
     return g
 
 
+def composite_graph() -> Graph:
+    """Composite ops (the decompose pass expands them): softmax, log_softmax, gelu, layer_norm, linear."""
+    g = Graph("composite")
+    x = g.placeholder("x", _t(float32, 2, 5), "input", loc="model.py:4")
+    s = g.add("softmax", x, dim=1, name="probs", loc="model.py:5")
+    ls = g.add("log_softmax", x, dim=-1, loc="model.py:6")
+    ge = g.add("gelu", x)
+    gt = g.add("gelu", x, approximate="tanh")
+    ln = g.add("layer_norm", x, dims=(1,), eps=1e-6, name="ln")
+    w = g.placeholder("fc.weight", _t(float32, 3, 5), "param")
+    b = g.placeholder("fc.bias", _t(float32, 3), "param")
+    fc = g.add("linear", x, w, b, name="fc")
+    no_bias = g.add("linear", g.add("reshape", x, shape=(1, 2, 5)), w)
+    g.set_outputs([s, ls, ge, gt, ln, fc, no_bias])
+    return g
+
+
 def train_step_graph() -> Graph:
     """A tiny SGD-with-momentum step: every placeholder role, dropout noise, and assign."""
     g = Graph("sgd_step")
@@ -141,8 +158,8 @@ def scalar_graph() -> Graph:
     return g
 
 
-BUILDERS = (elementwise_graph, movement_graph, index_graph, conv_graph, train_step_graph, empty_graph,
-            scalar_graph)
+BUILDERS = (elementwise_graph, movement_graph, index_graph, conv_graph, composite_graph, train_step_graph,
+            empty_graph, scalar_graph)
 
 
 def example_graphs() -> list[Graph]:

@@ -97,7 +97,7 @@ def test_dump_ir_instrument_writes_every_stage(tmp_path, monkeypatch):
 
     monkeypatch.setenv("GRAPHC_DUMP_IR", str(tmp_path))
     model = graphc.nn.Linear(3, 2)
-    graphc.compile(model, passes=["simplify", "dce"])(graphc.ones(4, 3))
+    graphc.compile(model, passes=["decompose", "simplify", "dce"])(graphc.ones(4, 3))
     names = sorted(p.name for p in tmp_path.glob("*.gir"))
-    assert names == ["000_trace.gir", "001_simplify.gir", "002_dce.gir"]
-    assert load_gir(tmp_path / "002_dce.gir").outputs
+    assert names == ["000_trace.gir", "001_decompose.gir", "002_simplify.gir", "003_dce.gir"]
+    assert load_gir(tmp_path / "003_dce.gir").outputs

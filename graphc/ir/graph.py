@@ -193,6 +193,12 @@ class Graph:
             self.nodes.remove(node)
         self._names.discard(node.name)
 
+    def rename(self, node: Node, hint: str) -> str:
+        """Give ``node`` a unique name made from ``hint`` (a pass handing one node's name to another)."""
+        self._names.discard(node.name)
+        node.name = self._unique_name(hint)
+        return node.name
+
     # ----------------------------------------------------------------- queries
     def __iter__(self) -> Iterator[Node]:
         yield from self.placeholders

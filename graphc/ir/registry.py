@@ -60,6 +60,9 @@ class OpDef:
     attrs: dict[str, tuple[str, object]] = field(default_factory=dict)
     effect: bool = False  # has a side effect (assign): never removed, never reordered across
     doc: str = ""
+    # composite ops: (graph, node) -> the node computing the same value from core ops, inserted
+    # before ``node`` (the ``decompose`` pass calls it); None for core ops
+    decompose: Callable | None = None
 
     def check_attrs(self, attrs: dict) -> dict:
         """Return the attributes with defaults filled in; raise IRError on unknown or bad ones."""
@@ -87,11 +90,15 @@ class OpDef:
 _REGISTRY: dict[str, OpDef] = {}
 
 
-def register_op(name: str, *, arity: int | None, kind: str, infer=None, ref=None, attrs=None, effect=False, doc="") -> OpDef:
-    """Register an op. ``attrs`` maps each attribute to ``(kind, default)``; use REQUIRED for no default."""
+def register_op(name: str, *, arity: int | None, kind: str, infer=None, ref=None, attrs=None, effect=False, doc="",
+                decompose=None) -> OpDef:
+    """Register an op. ``attrs`` maps each attribute to ``(kind, default)``; use REQUIRED for no default.
+
+    ``decompose``, for a composite op, builds the op's value from core ops (see graphc.ir.ops.composite).
+    """
     if name in _REGISTRY:
         raise IRError(f"op {name!r} is registered twice")
-    opdef = OpDef(name, arity, kind, infer, ref, dict(attrs or {}), effect, doc)
+    opdef = OpDef(name, arity, kind, infer, ref, dict(attrs or {}), effect, doc, decompose)
     _REGISTRY[name] = opdef
     return opdef
 

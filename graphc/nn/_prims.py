@@ -1,7 +1,9 @@
 """Small IR-level helpers the functional layer is built from (each one op via ``_dispatch.apply``).
 
-Composite functions (softmax, layer_norm, cross_entropy, ...) decompose into core ops here so
-that eager autograd, tracing and the compiler all see the same few primitives.
+softmax, log_softmax, gelu, layer_norm and linear are composite ops of the IR
+(graphc.ir.ops.composite, expanded by the compiler's decompose pass); the other composite
+functions (batch_norm, the losses, ...) are built from core ops with these helpers, so eager
+autograd, tracing and the compiler all see the same few primitives.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
@@ -67,17 +66,10 @@ def elu(input, alpha: float = 1.0, inplace: bool = False):
 def gelu(input, approximate: str = "none"):
     """Gaussian Error Linear Unit: x * Phi(x) (``approximate='tanh'``: the tanh formula)."""
     x = _float_input("gelu", input)
-    half = P.const(0.5, x.dtype)
-    one = P.const(1.0, x.dtype)
-    if approximate == "none":
-        inner = P.apply("erf", P.mul(x, P.const(1 / math.sqrt(2.0), x.dtype)))
-    elif approximate == "tanh":
-        cube = P.mul(P.mul(x, x), x)
-        poly = P.add(x, P.mul(cube, P.const(0.044715, x.dtype)))
-        inner = P.apply("tanh", P.mul(poly, P.const(math.sqrt(2.0 / math.pi), x.dtype)))
-    else:
-        raise GraphcValueError(f"approximate argument must be either none or tanh, got '{approximate}'")
-    return P.mul(P.mul(x, half), P.add(one, inner))
+    if approximate not in ("none", "tanh"):
+        raise GraphcValueError(f"approximate argument must be either none or tanh, got '{approximate}'",
+                               fix="use approximate='none' (the erf form) or 'tanh'")
+    return P.apply("gelu", x, approximate=approximate)
 
 
 def silu(input, inplace: bool = False):
@@ -119,19 +111,13 @@ def softmax(input, dim=None, _stacklevel: int = 3, dtype=None):
         tensor([0.5000, 0.5000])
     """
     x, dim = _softmax_input("softmax", input, dim, dtype)
-    if x.ndim == 0:
-        return P.div(x, x)
-    e = P.apply("exp", P.sub(x, P.amax(x, (dim,), keepdim=True).detach()))
-    return P.div(e, P.sum_(e, (dim,), keepdim=True))
+    return P.apply("softmax", x, dim=dim)
 
 
 def log_softmax(input, dim=None, _stacklevel: int = 3, dtype=None):
     """log(softmax(x)) along ``dim``, computed as x - max - log(sum(exp(x - max)))."""
     x, dim = _softmax_input("log_softmax", input, dim, dtype)
-    if x.ndim == 0:
-        return P.sub(x, x)
-    shifted = P.sub(x, P.amax(x, (dim,), keepdim=True).detach())
-    return P.sub(shifted, P.apply("log", P.sum_(P.apply("exp", shifted), (dim,), keepdim=True)))
+    return P.apply("log_softmax", x, dim=dim)
 
 
 def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False, generator=None):

@@ -1,8 +1,9 @@
 """``graphc.nn.functional``: linear, convolutions and pooling.
 
 Each function checks shapes as PyTorch does (a ShapeError that names the expected shape) and
-lowers to the primitive ops ``matmul``, ``conv2d``, ``conv2d_backward_input``, ``max_pool2d`` and
-``avg_pool2d``; Conv1d is Conv2d with a height of 1.
+lowers to the composite op ``linear`` (which the compiler decomposes into ``matmul``) or the
+primitive ops ``conv2d``, ``conv2d_backward_input``, ``max_pool2d`` and ``avg_pool2d``; Conv1d is
+Conv2d with a height of 1.
 
     >>> import graphc
     >>> import graphc.nn.functional as F
@@ -51,6 +52,10 @@ def linear(input, weight, bias=None):
             f"mat1 and mat2 shapes cannot be multiplied: input of shape {P.shape_str(input.shape)} "
             f"(expected [*, {in_f}]) and weight of shape {P.shape_str(weight.shape)}",
             fix=f"the last dimension of the input must be in_features={in_f}; flatten or reshape the input first")
+    if input.dtype is weight.dtype and not input.dtype.is_bool and (
+            bias is None or (bias.dtype is input.dtype and tuple(bias.shape) == (out_f,))):
+        return P.apply("linear", *((input, weight) if bias is None else (input, weight, bias)))
+    # mixed dtypes (promoted as PyTorch does) or a broadcast bias: the same computation in core ops
     lead = tuple(input.shape[:-1])
     rows = math.prod(lead)
     x2 = P.reshape(input, (rows, in_f))

@@ -1,7 +1,10 @@
 """``graphc.nn.functional``: batch_norm, layer_norm, group_norm.
 
-Each decomposes into reductions and elementwise ops; running statistics are updated in place
-(under no_grad) so a compiled step turns them into ``assign`` nodes of ``state`` buffers.
+layer_norm and group_norm normalise with the composite op ``layer_norm`` (one node in traced IR,
+one numpy call in eager mode), then scale and shift with ordinary ops. batch_norm is built from
+reductions and elementwise ops, because its batch statistics also feed the running-statistics
+update; running statistics are updated in place (under no_grad) so a compiled step turns them
+into ``assign`` nodes of ``state`` buffers.
 
     >>> import graphc
     >>> import graphc.nn.functional as F
@@ -13,9 +16,15 @@ from __future__ import annotations
 
 from graphc import _dispatch
 from graphc.autograd import no_grad
-from graphc.ir.errors import GraphcValueError, ShapeError
+from graphc.ir.errors import DTypeError, GraphcValueError, ShapeError
 
 from . import _prims as P
+
+
+def _float_input(name: str, x):
+    if not x.dtype.is_floating_point:
+        raise DTypeError(f'"{name}" not implemented for \'{x.dtype.name}\'', fix="cast the input with .float() first")
+    return x
 
 
 def _channel_view(t, ndim: int):
@@ -93,8 +102,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
         if t is not None and tuple(t.shape) != normalized_shape:
             raise ShapeError(f"layer_norm: {name} of shape {list(t.shape)} does not match normalized_shape {list(normalized_shape)}")
     dims = tuple(range(input.ndim - k, input.ndim))
-    var, mean = P.var_mean(input, dims, keepdim=True)
-    out = P.mul(P.sub(input, mean), P.apply("rsqrt", P.add(var, P.const(eps, var.dtype))))
+    out = P.apply("layer_norm", _float_input("layer_norm", input), dims=dims, eps=float(eps))
     if weight is not None:
         out = P.mul(out, weight)
     if bias is not None:
@@ -114,10 +122,8 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
     if c % num_groups:
         raise ShapeError(f"Expected number of channels in input to be divisible by num_groups, but got input of "
                          f"shape {list(input.shape)} and num_groups={num_groups}")
-    grouped = P.reshape(input, (n, num_groups, input.numel() // max(n * num_groups, 1)))
-    var, mean = P.var_mean(grouped, (2,), keepdim=True)
-    out = P.mul(P.sub(grouped, mean), P.apply("rsqrt", P.add(var, P.const(eps, var.dtype))))
-    out = P.reshape(out, input.shape)
+    grouped = P.reshape(_float_input("group_norm", input), (n, num_groups, input.numel() // max(n * num_groups, 1)))
+    out = P.reshape(P.apply("layer_norm", grouped, dims=(2,), eps=float(eps)), input.shape)
     if weight is not None:
         out = P.mul(out, _channel_view(weight, input.ndim))
     if bias is not None:

@@ -67,4 +67,4 @@ class GradBuilder:
 
 
 # importing the rule modules fills VJP_RULES
-from . import elementwise, index, movement, nn, random, reduce  # noqa: E402,F401
+from . import composite, elementwise, index, movement, nn, random, reduce  # noqa: E402,F401

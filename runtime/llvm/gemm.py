@@ -339,10 +339,12 @@ def emit(em, s: Gemm) -> None:
         pa = em.bufs[s.scratch]
         pb = b.gep(pa, [_c(b_off)], source_etype=ir.IntType(8), inbounds=True)
 
-    def batches(dims, aoff, boff, coff):
+    ep = _Epilogue(em, s, ty) if s.epilogue else None
+
+    def batches(dims, aoff, boff, coff, row0):
         if not dims:
             _driver(b, module, p, s.dtype, ty, _gep(b, ty, abuf, aoff), _gep(b, ty, bbuf, boff), _gep(b, ty, out, coff),
-                    pa, pb)
+                    pa, pb, ep, row0)
             return
         d = len(p.batch) - len(dims)
         cstride = p.m * p.n
@@ -350,9 +352,43 @@ def emit(em, s: Gemm) -> None:
             cstride *= size
         with counted(b, 0, dims[0], 1, f"batch{d}") as i:
             batches(dims[1:], b.add(aoff, _mul(b, i, p.a_batch[d])), b.add(boff, _mul(b, i, p.b_batch[d])),
-                    b.add(coff, _mul(b, i, cstride)))
+                    b.add(coff, _mul(b, i, cstride)), b.add(row0, _mul(b, i, cstride // p.n)))
 
-    batches(list(p.batch), _c(s.a.offset), _c(s.b.offset), _c(0))
+    batches(list(p.batch), _c(s.a.offset), _c(s.b.offset), _c(0), _c(0))
+
+
+class _Epilogue:
+    """Runs a Gemm's epilogue over a finished block of C: per element, the kernel IR statements
+    with the element's value in an accumulator slot and its row/column as loop variables.
+    (Per cache block, not per micro-tile: LLVM fully unrolls a micro-tile's few elements and
+    vectorises them poorly, where a block's rows are loops it vectorises well.)"""
+
+    def __init__(self, em, s: Gemm, ty):
+        self.em, self.s, self.ty = em, s, ty
+        self.slot = em._alloca(ty, s.epilogue_acc)
+
+    def tile(self, b, ctile, ldc: int, rows: int, ncols: int, row_start, col_start):
+        if ncols == ldc and ncols < 32:  # narrow whole rows: one flat loop (a short inner loop vectorises badly;
+            # for wide rows the nested loops keep column reads such as a bias contiguous)
+            with counted(b, 0, rows * ncols, 1, "ee") as e:
+                r, c = b.udiv(e, _c(ncols)), b.urem(e, _c(ncols))
+                self._element(b, _gep(b, self.ty, ctile, e), b.add(row_start, r, flags=["nsw"]),
+                              b.add(col_start, c, flags=["nsw"]))
+            return
+        with counted(b, 0, rows, 1, "er") as r:
+            crow = _gep(b, self.ty, ctile, _mul(b, r, ldc))
+            row = b.add(row_start, r, flags=["nsw"])
+            with counted(b, 0, ncols, 1, "ec") as c:
+                self._element(b, _gep(b, self.ty, crow, c), row, b.add(col_start, c, flags=["nsw"]))
+
+    def _element(self, b, ptr, row, col):
+        em = self.em
+        b.store(b.load(ptr, typ=self.ty), self.slot)
+        saved = dict(em.vars), dict(em.accs)
+        em.vars["gemm_row"], em.vars["gemm_col"] = row, col
+        em.accs[self.s.epilogue_acc] = self.slot
+        em.stmts(self.s.epilogue)
+        em.vars, em.accs = saved
 
 
 def _blocks(total: int, block: int):
@@ -365,7 +401,7 @@ def _blocks(total: int, block: int):
     return runs
 
 
-def _driver(b, module, p: Plan, dtype, ty, aptr, bptr, cptr, pa, pb):
+def _driver(b, module, p: Plan, dtype, ty, aptr, bptr, cptr, pa, pb, ep=None, row0=None):
     n, k = p.n, p.k
     for jstart, jcount, nc in _blocks(n, p.nc):
         with counted(b, jstart, jstart + jcount * nc, nc, "jc") as jc:
@@ -373,6 +409,7 @@ def _driver(b, module, p: Plan, dtype, ty, aptr, bptr, cptr, pa, pb):
                 rest = b.sub(_c(k), pc)
                 kc = b.select(b.icmp_signed("<", rest, _c(p.kc)), rest, _c(p.kc))
                 acc = b.icmp_signed("!=", pc, _c(0))  # later k blocks add to C
+                last = b.icmp_signed(">=", b.add(pc, kc), _c(k))  # C is final after this block
                 bsrc = _gep(b, ty, bptr, b.add(_mul(b, pc, p.rsb), _mul(b, jc, p.csb)))
                 if p.pack_b:
                     _pack(b, ty, pb, bsrc, kc, nc, p.rsb, p.csb, p.nr, kc, p.width)
@@ -387,8 +424,16 @@ def _driver(b, module, p: Plan, dtype, ty, aptr, bptr, cptr, pa, pb):
                             asrc, a_str, apanel = pa, (1, p.mr), b.mul(kc, _c(p.mr))
                         else:
                             a_str, apanel = None, _c(p.mr * p.rsa)
-                        _tiles(b, module, p, dtype, ty, asrc, a_str, apanel, bsrc, bks, bpanel,
-                               _gep(b, ty, cptr, b.add(_mul(b, ic, p.n), jc)), mc, nc, kc, acc)
+                        cblock = _gep(b, ty, cptr, b.add(_mul(b, ic, p.n), jc))
+                        _tiles(b, module, p, dtype, ty, asrc, a_str, apanel, bsrc, bks, bpanel, cblock, mc, nc, kc, acc)
+                        if ep is not None:  # the epilogue, on the block just finished (still in L2)
+                            fn = b.block.function
+                            run, cont = fn.append_basic_block("epilogue"), fn.append_basic_block("block.done")
+                            b.cbranch(last, run, cont)
+                            b.position_at_end(run)
+                            ep.tile(b, cblock, p.n, mc, nc, b.add(row0, ic), jc)
+                            b.branch(cont)
+                            b.position_at_end(cont)
 
 
 def _tiles(b, module, p: Plan, dtype, ty, asrc, a_str, apanel, bsrc, bks, bpanel, cblock, mc, nc, kc, acc):
