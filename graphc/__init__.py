@@ -35,6 +35,7 @@ from .functions import *  # noqa: F401,F403  (graphc.exp, graphc.cat, ... as tor
 from .compile import compile  # noqa: A004  (graphc.compile, as torch.compile)
 from . import nn, optim, transforms, utils  # noqa: E402
 from .serialization import load, save  # noqa: E402
+from .export import export  # noqa: E402  (graphc.export: a C library of compiled functions)
 
 float = float32  # noqa: A001  (torch.float)
 double = float64
@@ -47,4 +48,5 @@ __all__ = [
     "long", "int", "device", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "autograd",
     "GraphcError", "ShapeError", "DTypeError", "TraceError", "CompileError", "ExportError", "IRError",
     "AutogradError", "DeviceError", "compile", "nn", "optim", "utils", "transforms", "save", "load",
+    "export",
 ]
