@@ -205,25 +205,27 @@ class _Exporter:
         """Names of the persistent tensors a trace reads or writes, as they are saved."""
         tracer = traced.tracer
         names: dict[int, tuple[str, bool]] = {}
-        for m in tracer.modules.values():
+        for m in tracer.modules.values():  # the outermost module first: its state_dict names
             for n, p in m.named_parameters():
-                names.setdefault(id(p), (p._name_hint or n, True))
+                names.setdefault(id(p), (n, True))
                 if isinstance(p._grad, Tensor):
-                    names.setdefault(id(p._grad), (f"{p._name_hint or n}.grad", False))
+                    names.setdefault(id(p._grad), (f"{n}.grad", False))
             for n, b in m.named_buffers():
-                names.setdefault(id(b), (b._name_hint or n, True))
+                names.setdefault(id(b), (n, True))
+        param_name = {i: n for i, (n, _) in names.items()}
         opts = list(tracer.optimizers.values())
         for j, opt in enumerate(opts):
             head = "optimizer" if len(opts) == 1 else f"optimizer{j}"
             for p, state in opt.state.items():
                 for k, v in state.items():
                     if isinstance(v, Tensor):
-                        names[id(v)] = (f"{head}.{p._name_hint or 'param'}.{k}", True)
+                        names[id(v)] = (f"{head}.{param_name.get(id(p), p._name_hint or 'param')}.{k}", True)
             for group in opt.param_groups:
                 for p in group["params"]:
                     if isinstance(p._grad, Tensor):
-                        names.setdefault(id(p._grad), (f"{p._name_hint or 'param'}.grad", False))
+                        names.setdefault(id(p._grad), (f"{param_name.get(id(p), p._name_hint or 'param')}.grad", False))
         traced.names = {}
+        owner: dict[str, int] = {}
         for p, t in tracer.bound.items():
             if p.role == "const":
                 continue
@@ -237,7 +239,12 @@ class _Exporter:
                         n = f"{base}_{k}"
                     self.fallback_names[id(t)] = n
                 names[id(t)] = (self.fallback_names[id(t)], True)
-            traced.names[p] = names[id(t)]
+            n, saved = names[id(t)]
+            if owner.setdefault(n, id(t)) != id(t):
+                raise ExportError(f"two different tensors would both be saved as {n!r}",
+                                  fix="put every module the functions use into one parent module, so each tensor "
+                                      "has its own state_dict name")
+            traced.names[p] = (n, saved)
 
     def _collect(self, traced: _Traced, first: bool) -> None:
         """Register the trace's buffers and hyperparameters."""

@@ -1,0 +1,144 @@
+"""Exporting other models: conv + pooling + batch norm with Adam, two SGD param groups, the
+``graphc export`` command, and the front end's errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from export_helpers import needs_cc, run
+
+import graphc
+import graphc.nn as nn
+from graphc.cli import main as cli_main
+from graphc.safetensors_io import read_arrays
+
+
+def steps_of(stdout: str) -> list[float]:
+    return [float(line.split("=")[1]) for line in stdout.splitlines()]
+
+
+def make_convnet():
+    graphc.manual_seed(1)
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(4, 4, 3), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(4, 3))
+    opt = graphc.optim.Adam(model.parameters(), lr=0.01)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def train_step(images, labels):
+        opt.zero_grad()
+        loss = loss_fn(model(images), labels)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return model, opt, graphc.compile(train_step), graphc.compile(model)
+
+
+@needs_cc
+def test_convnet_with_batch_norm_and_adam_matches_python(tmp_path):
+    model, opt, step, forward = make_convnet()
+    x = graphc.randn(4, 2, 8, 8)
+    y = graphc.tensor([0, 2, 1, 2])
+    graphc.export({"train_step": step, "forward": forward}, tmp_path, "convnet",
+                  example_inputs={"train_step": (x, y), "forward": (x,)})
+    assert len(opt.state) == 0
+    x.numpy().tofile(tmp_path / "x.bin")
+    y.numpy().tofile(tmp_path / "y.bin")
+    result = run([tmp_path / "convnet", "train_step", "-n", "3", "-s", tmp_path / "s.safetensors",
+                  tmp_path / "x.bin", tmp_path / "y.bin", tmp_path / "loss.bin"])
+    expected = [step(x, y).item() for _ in range(3)]
+    np.testing.assert_allclose(steps_of(result.stdout), expected, rtol=1e-4, atol=1e-6)
+    saved, _ = read_arrays(tmp_path / "s.safetensors")
+    for k, v in model.state_dict().items():  # weights and the running statistics of batch norm
+        np.testing.assert_allclose(saved[k], v.detach().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(saved["optimizer.0.weight.exp_avg_sq"], opt.state[model[0].weight]["exp_avg_sq"].numpy(),
+                               rtol=1e-4, atol=1e-9)
+    assert float(saved["optimizer.0.weight.step"]) == 3
+    # the forward from the saved state (traced in train mode: batch statistics, as in Python)
+    run([tmp_path / "convnet", "forward", "-w", tmp_path / "s.safetensors", tmp_path / "x.bin", tmp_path / "o.bin"])
+    with graphc.no_grad():
+        expected_out = forward(x).numpy()
+    np.testing.assert_allclose(np.fromfile(tmp_path / "o.bin", np.float32).reshape(4, 3), expected_out,
+                               rtol=1e-4, atol=1e-5)
+
+
+@needs_cc
+def test_two_param_groups_have_their_own_hyperparameters(tmp_path):
+    graphc.manual_seed(2)
+    model = nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Linear(7, 3))
+    opt = graphc.optim.SGD([{"params": model[0].parameters()},
+                            {"params": model[2].parameters(), "lr": 0.02, "momentum": 0.5}], lr=0.1, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def train_step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    step = graphc.compile(train_step)
+    x = graphc.randn(4, 5)
+    y = graphc.tensor([2, 0, 1, 1])
+    paths = graphc.export({"train_step": step}, tmp_path, "groups", example_inputs={"train_step": (x, y)})
+    header = paths["header"].read_text()
+    assert '"param_groups.1.lr" = 0.02' in header and '"param_groups.0.momentum" = 0.9' in header
+    x.numpy().tofile(tmp_path / "x.bin")
+    y.numpy().tofile(tmp_path / "y.bin")
+    files = [tmp_path / "x.bin", tmp_path / "y.bin", tmp_path / "loss.bin"]
+    exe = tmp_path / "groups"
+    losses = steps_of(run([exe, "train_step", "-s", tmp_path / "a.safetensors", *files]).stdout)
+    # one group's lr, then every group's lr ("lr"), then one group's momentum
+    losses += steps_of(run([exe, "train_step", "-w", tmp_path / "a.safetensors", "-p", "param_groups.1.lr=0.2",
+                            "-s", tmp_path / "b.safetensors", *files]).stdout)
+    losses += steps_of(run([exe, "train_step", "-w", tmp_path / "b.safetensors", "-p", "lr=0.05",
+                            "-p", "param_groups.1.momentum=0.0", *files]).stdout)
+    expected = [step(x, y).item()]
+    opt.param_groups[1]["lr"] = 0.2
+    expected.append(step(x, y).item())
+    for g in opt.param_groups:
+        g["lr"] = 0.05
+    opt.param_groups[1]["momentum"] = 0.0
+    expected.append(step(x, y).item())
+    np.testing.assert_allclose(losses, expected, rtol=1e-5, atol=1e-6)
+    assert len(set(np.round(losses, 6))) == 3
+
+
+MODEL_FILE = """
+import graphc.nn as nn
+
+def Tiny():
+    return nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+"""
+
+
+@needs_cc
+def test_graphc_export_command(tmp_path, capsys):
+    (tmp_path / "tiny.py").write_text(MODEL_FILE)
+    code = cli_main(["export", f"{tmp_path / 'tiny.py'}:Tiny", "--input-shape", "2,6", "--out", str(tmp_path / "lib"),
+                     "--name", "tiny"])
+    assert code == 0
+    header = (tmp_path / "lib" / "tiny.h").read_text()
+    assert "int tiny_forward(tiny_model *m, const float *input, float *output);" in header
+    assert "int tiny_train_step(tiny_model *m, const float *in0, const int64_t *in1, float *loss);" in header
+    np.ones((2, 6), np.float32).tofile(tmp_path / "x.bin")
+    np.array([0, 2], np.int64).tofile(tmp_path / "y.bin")
+    out = run([tmp_path / "lib" / "tiny", "train_step", "-n", "3", tmp_path / "x.bin", tmp_path / "y.bin",
+               tmp_path / "l.bin"]).stdout
+    losses = steps_of(out)
+    assert len(losses) == 3 and losses[2] < losses[0]
+
+
+def test_export_errors_name_the_fix(tmp_path):
+    model = nn.Linear(3, 2)
+    fwd = graphc.compile(model)
+    x = graphc.randn(1, 3)
+    with pytest.raises(graphc.ExportError, match="not a C identifier"):
+        graphc.export({"forward": fwd}, tmp_path, "my-model", example_inputs={"forward": (x,)})
+    with pytest.raises(graphc.ExportError, match="no example inputs for 'forward'") as e:
+        graphc.export({"forward": fwd}, tmp_path, "lin")
+    assert "example_inputs" in e.value.fix
+    with pytest.raises(graphc.ExportError, match="target 'cuda'"):
+        graphc.export({"forward": fwd}, tmp_path, "lin", example_inputs={"forward": (x,)}, target="cuda")
+    with pytest.raises(graphc.ExportError, match="dict of functions"):
+        graphc.export([fwd], tmp_path, "lin")
