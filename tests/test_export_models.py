@@ -142,3 +142,36 @@ def test_export_errors_name_the_fix(tmp_path):
         graphc.export({"forward": fwd}, tmp_path, "lin", example_inputs={"forward": (x,)}, target="cuda")
     with pytest.raises(graphc.ExportError, match="dict of functions"):
         graphc.export([fwd], tmp_path, "lin")
+
+
+@needs_cc
+def test_the_docs_c_example_builds_and_runs(tmp_path):
+    import re
+    from pathlib import Path
+
+    from export_helpers import build_program
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "export.md").read_text()
+    source = re.search(r"```c\n(/\* train\.c.*?)```", page, re.S).group(1)
+    graphc.manual_seed(3)
+    model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+    opt = graphc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def train_step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    x, y = graphc.randn(64, 784), graphc.zeros(64, dtype=graphc.int64)
+    graphc.export({"train_step": graphc.compile(train_step), "forward": graphc.compile(model)},
+                  tmp_path, "mlp", example_inputs={"train_step": (x, y), "forward": (x,)})
+    prog = build_program(tmp_path, "mlp", source, "train")
+    result = run([prog], cwd=tmp_path)
+    losses = [float(line.split()[-1]) for line in result.stdout.splitlines()]
+    assert len(losses) == 10 and losses[-1] < losses[0]
+    arrays, _ = read_arrays(tmp_path / "trained.safetensors")
+    model.load_state_dict({k: graphc.tensor(v) for k, v in arrays.items() if not k.startswith("optimizer.")})
+    np.testing.assert_array_equal(model[0].weight.detach().numpy(), arrays["0.weight"])
