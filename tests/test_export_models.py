@@ -175,3 +175,37 @@ def test_the_docs_c_example_builds_and_runs(tmp_path):
     arrays, _ = read_arrays(tmp_path / "trained.safetensors")
     model.load_state_dict({k: graphc.tensor(v) for k, v in arrays.items() if not k.startswith("optimizer.")})
     np.testing.assert_array_equal(model[0].weight.detach().numpy(), arrays["0.weight"])
+
+
+FAKE_POOL = r"""
+@fmt = private constant [12 x i8] c"threads %d\0A\00"
+@bye = private constant [14 x i8] c"pool shutdown\00"
+declare i32 @printf(ptr, ...)
+declare i32 @puts(ptr)
+define void @graphc_set_num_threads(i32 %n) {
+  %r = call i32 (ptr, ...) @printf(ptr @fmt, i32 %n)
+  ret void
+}
+define void @graphc_pool_shutdown() {
+  %r = call i32 @puts(ptr @bye)
+  ret void
+}
+"""
+
+
+@needs_cc
+def test_support_modules_are_linked_in_and_the_pool_is_started_and_shut_down(tmp_path, monkeypatch):
+    from graphc.runtime.llvm import jit
+
+    monkeypatch.setattr(jit, "support_modules", lambda: [FAKE_POOL], raising=False)
+    model = nn.Linear(3, 2)
+    x = graphc.randn(2, 3)
+    graphc.export({"forward": graphc.compile(model)}, tmp_path, "lin", example_inputs={"forward": (x,)})
+    x.numpy().tofile(tmp_path / "x.bin")
+    monkeypatch.setenv("GRAPHC_NUM_THREADS", "3")
+    result = run([tmp_path / "lin", "forward", tmp_path / "x.bin", tmp_path / "o.bin"])
+    assert result.stdout.splitlines() == ["threads 3", "pool shutdown"]
+    symbols = run(["nm", tmp_path / "liblin.a"]).stdout
+    assert "lin__graphc_pool_shutdown" in symbols
+    exported = run(["nm", "-D", "--defined-only", tmp_path / "liblin.so"]).stdout
+    assert "graphc" not in exported  # only the C API leaves the library

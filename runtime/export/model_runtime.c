@@ -21,6 +21,35 @@ struct @NAME@_model {
 
 static char nm_global_error[640] = "no error";
 
+#ifdef NM_POOL
+/* The kernels' thread pool, linked in from runtime.llvm: sized from GRAPHC_NUM_THREADS when the
+ * first model is created, and shut down (no worker thread left) when the last one is destroyed. */
+#include <pthread.h>
+void @NAME@__graphc_set_num_threads(int32_t n);
+void @NAME@__graphc_pool_shutdown(void);
+static pthread_mutex_t nm_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static int nm_models_alive = 0;
+
+static void nm_pool_enter(void) {
+    pthread_mutex_lock(&nm_pool_lock);
+    const char *env = getenv("GRAPHC_NUM_THREADS");
+    if (nm_models_alive++ == 0 && env && *env) {
+        long n = strtol(env, NULL, 10);
+        @NAME@__graphc_set_num_threads((int32_t)(n < 1 ? 1 : (n > 256 ? 256 : n)));
+    }
+    pthread_mutex_unlock(&nm_pool_lock);
+}
+
+static void nm_pool_leave(void) {
+    pthread_mutex_lock(&nm_pool_lock);
+    if (--nm_models_alive == 0) @NAME@__graphc_pool_shutdown();
+    pthread_mutex_unlock(&nm_pool_lock);
+}
+#else
+static void nm_pool_enter(void) {}
+static void nm_pool_leave(void) {}
+#endif
+
 static int nm_fail(@NAME@_model *m, int code, const char *fmt, ...) {
     char *dst = m ? m->error : nm_global_error;
     va_list ap;
@@ -385,6 +414,7 @@ void @NAME@_destroy(@NAME@_model *m) {
     free(m->cells);
     free(m->arena);
     free(m);
+    nm_pool_leave();
 }
 
 @NAME@_model *@NAME@_create(void) {
@@ -393,6 +423,7 @@ void @NAME@_destroy(@NAME@_model *m) {
         nm_fail(NULL, @NAME@_ERR_MEMORY, "@NAME@_create: out of memory");
         return NULL;
     }
+    nm_pool_enter();
     m->bufs = calloc(NM_NBUF + 1, sizeof *m->bufs);
     m->tables = calloc(NM_NGRAPH, sizeof *m->tables);
     m->cells = calloc(NM_NGRAPH, sizeof *m->cells);

@@ -4,8 +4,9 @@ object file.
 Each graph is lowered and built into a module exactly as the JIT does (``runtime.lower``,
 ``runtime.llvm.jit.build_module``); its entry ``graphc_step`` is renamed ``<name>__g<i>``. Support
 code the kernels call (the modules ``runtime.llvm.jit.support_modules()`` returns, when it
-exists: a thread pool, say) is linked into the same module. Everything but the entries becomes
-internal, so two exported libraries link into one program.
+exists: a thread pool, say) is linked into the same module; its external functions are renamed
+``<name>__<function>``. Everything else becomes internal, and nothing but the C API is exported
+from the library, so two exported libraries link into one program.
 """
 
 from __future__ import annotations
@@ -68,8 +69,9 @@ def support_modules() -> list:
     return list(provider()) if provider is not None else []
 
 
-def compile_graphs(prefix: str, graphs: list[Graph], cpu: str = "host") -> tuple[bytes, list[CompiledGraph]]:
-    """Object code with one entry ``<prefix>__g<i>(void **table)`` per graph."""
+def compile_graphs(prefix: str, graphs: list[Graph], cpu: str = "host") -> tuple[bytes, list[CompiledGraph], set[str]]:
+    """Object code with one entry ``<prefix>__g<i>(void **table)`` per graph, and the names of
+    the support functions it defines (each as ``<prefix>__<name>``, for the C runtime to call)."""
     compiled = []
     modules = []
     for i, graph in enumerate(graphs):
@@ -86,15 +88,20 @@ def compile_graphs(prefix: str, graphs: list[Graph], cpu: str = "host") -> tuple
         offsets, arena = arena_layout(graph, program.buffers)
         compiled.append(CompiledGraph(symbol, list(program.buffers), offsets, arena, list(program.meta.get("errors", []))))
         modules.append(mod)
-    modules += [llvm.parse_assembly(str(m)) for m in support_modules()]
+    support = [llvm.parse_assembly(str(m)) for m in support_modules()]
+    support_api = {f.name for m in support for f in m.functions
+                   if not f.is_declaration and f.linkage.name not in ("internal", "private")}
     main = modules[0]
-    for mod in modules[1:]:
+    for mod in modules[1:] + support:
         main.link_in(mod)
     entries = {c.symbol for c in compiled}
     for f in main.functions:
         if f.is_declaration:
             continue
-        if f.name in entries:
+        if f.name in support_api:  # callable by the C runtime (the pool's shutdown), named for this library
+            f.name = f"{prefix}__{f.name}"
+            f.visibility = "hidden"
+        elif f.name in entries:
             f.visibility = "hidden"  # called by the C runtime, never exported from the library
         else:
             f.linkage = "internal"
@@ -110,7 +117,7 @@ def compile_graphs(prefix: str, graphs: list[Graph], cpu: str = "host") -> tuple
     pb = llvm.create_pass_builder(tm, pto)
     pb.getModulePassManager().run(main, pb)
     try:
-        return tm.emit_object(main), compiled
+        return tm.emit_object(main), compiled, support_api
     except RuntimeError as e:  # LLVM refusing a CPU name
         raise ExportError(f"LLVM could not generate code for cpu={cpu!r}: {e}",
                           fix='use cpu="host" or a CPU name LLVM knows, such as "x86-64-v3"') from None

@@ -43,6 +43,7 @@ typedef struct { const char *name; int nin, nout; const char *const *in_names, *
 """
 C_FLAGS = ["-O2", "-fPIC", "-std=gnu11", "-Wall", "-Wno-unused-function"]
 LIBS = ["-lm", "-lpthread"]
+POOL_API = {"graphc_set_num_threads", "graphc_pool_shutdown"}  # a thread pool the kernels call
 
 
 def find_compiler() -> str | None:
@@ -69,7 +70,7 @@ def write_library(spec: ExportSpec, out_dir, cpu: str = "host") -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     name = spec.name
-    obj, compiled = compile_graphs(name, [g.graph for g in spec.graphs], cpu)
+    obj, compiled, support_api = compile_graphs(name, [g.graph for g in spec.graphs], cpu)
     paths = {"header": out / f"{name}.h", "shared": out / f"lib{name}.so", "static": out / f"lib{name}.a",
              "weights": out / f"{name}.safetensors", "example": out / f"{name}_main.c", "executable": out / name}
     paths["header"].write_text(header(spec))
@@ -79,6 +80,8 @@ def write_library(spec: ExportSpec, out_dir, cpu: str = "host") -> dict:
         build = Path(tmp)
         (build / "kernels.o").write_bytes(obj)
         tables = model_tables(spec, compiled, build / "blob.bin")
+        if POOL_API <= support_api:
+            tables = "#define NM_POOL 1\n" + tables
         (build / "runtime.c").write_text(library_source(spec, tables))
         _run([cc, *C_FLAGS, f"-I{out.resolve()}", "-c", "runtime.c", "-o", "runtime.o"], build)
         _run([cc, "-shared", "-o", str(paths["shared"].resolve()), "runtime.o", "kernels.o", *LIBS], build)
