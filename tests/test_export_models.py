@@ -209,3 +209,35 @@ def test_support_modules_are_linked_in_and_the_pool_is_started_and_shut_down(tmp
     assert "lin__graphc_pool_shutdown" in symbols
     exported = run(["nm", "-D", "--defined-only", tmp_path / "liblin.so"]).stdout
     assert "graphc" not in exported  # only the C API leaves the library
+
+
+@needs_cc
+def test_export_after_training_in_python_starts_from_the_trained_state(tmp_path):
+    graphc.manual_seed(4)
+    model = nn.Sequential(nn.Linear(5, 6), nn.ReLU(), nn.Linear(6, 3))
+    opt = graphc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def train_step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    step = graphc.compile(train_step)
+    x = graphc.randn(4, 5)
+    y = graphc.tensor([0, 1, 2, 0])
+    for _ in range(2):
+        step(x, y)
+    momentum = opt.state[model[0].weight]["momentum_buffer"].numpy().copy()
+    paths = graphc.export({"train_step": step}, tmp_path, "trained", example_inputs={"train_step": (x, y)})
+    np.testing.assert_array_equal(opt.state[model[0].weight]["momentum_buffer"].numpy(), momentum)
+    embedded, _ = read_arrays(paths["weights"])
+    np.testing.assert_array_equal(embedded["optimizer.0.weight.momentum_buffer"], momentum)
+    x.numpy().tofile(tmp_path / "x.bin")
+    y.numpy().tofile(tmp_path / "y.bin")
+    result = run([tmp_path / "trained", "train_step", "-n", "2", tmp_path / "x.bin", tmp_path / "y.bin",
+                  tmp_path / "l.bin"])
+    expected = [step(x, y).item() for _ in range(2)]
+    np.testing.assert_allclose(steps_of(result.stdout), expected, rtol=1e-5, atol=1e-6)
