@@ -255,3 +255,44 @@ def test_error_paths_return_codes_and_messages(mlp):
     assert set(before) == set(after)
     for k in before:  # the failed step changed nothing
         np.testing.assert_array_equal(before[k], after[k])
+
+
+LOADER = r"""
+#include <stdio.h>
+#include "mlp.h"
+
+int main(int argc, char **argv) {
+    mlp_model *m = mlp_create();
+    for (int i = 1; i < argc; i++) printf("%d\n", mlp_load(m, argv[i]));
+    mlp_destroy(m);
+    return 0;
+}
+"""
+
+
+@needs_cc
+def test_damaged_weights_files_are_refused_without_a_crash(mlp, tmp_path):
+    good = mlp["paths"]["weights"].read_bytes()
+    rng = np.random.default_rng(0)
+    header_end = 8 + int.from_bytes(good[:8], "little")
+    paths = []
+    for i in range(40):
+        data = bytearray(good)
+        if i % 4 == 0:
+            data = data[: rng.integers(0, len(good))]  # truncated
+        else:
+            for _ in range(1 + i % 3):  # bytes of the length or the JSON header changed
+                data[rng.integers(0, header_end)] = int(rng.integers(0, 256))
+        path = tmp_path / f"bad{i}.safetensors"
+        path.write_bytes(bytes(data))
+        paths.append(path)
+    prog = build_program(mlp["out"], "mlp", LOADER, "loader")
+    codes = [int(c) for c in run([prog, *paths]).stdout.split()]
+    assert len(codes) == len(paths)
+    assert all(c in (0, 3, 4) for c in codes)
+    assert sum(c != 0 for c in codes) >= len(paths) // 2
+    import shutil
+
+    if shutil.which("valgrind"):  # and no read out of bounds while refusing them
+        result = run(["valgrind", "--error-exitcode=99", "-q", prog, *paths], check=False)
+        assert result.returncode == 0, result.stderr[-3000:]
