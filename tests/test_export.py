@@ -155,6 +155,10 @@ def test_example_executable_trains_from_files_and_resumes(mlp):
     assert np.fromfile(out / "loss.bin", np.float32)[0] == pytest.approx(mlp["losses"][-1], rel=1e-5)
     bad = run([out / "mlp", "forward", out / "y.bin", out / "o.bin"], check=False)
     assert bad.returncode != 0 and "bytes" in bad.stderr
+    bad = run([out / "mlp", "train_step", "-n", "0", out / "x.bin", out / "y.bin", out / "o.bin"], check=False)
+    assert bad.returncode == 2 and "positive" in bad.stderr
+    bad = run([out / "mlp", "train_step", "-p", "lr=0.1", out / "x.bin", out / "o.bin"], check=False)
+    assert bad.returncode == 2 and "takes 2 input and 1 output files" in bad.stderr
 
 
 @needs_cc

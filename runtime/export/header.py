@@ -204,6 +204,10 @@ int main(int argc, char **argv) {{
         const char *val = argv[i + 1];
         if (opt == 'n') {{
             steps = strtol(val, NULL, 10);
+            if (steps < 1) {{
+                code = usage_error("-n takes a positive number of steps");
+                goto done;
+            }}
         }} else if (opt == 'w') {{
             weights = val;
         }} else if (opt == 's') {{
