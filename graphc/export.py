@@ -137,43 +137,48 @@ class _Exporter:
         self.fallback_names: dict[int, str] = {}
         self.fixed: list[str] = []
         self.prefixes: set[str] = set()
+        self.journal: list[_JournalingTracer] = []  # every tracer made, to undo in reverse
 
     # ------------------------------------------------------------------ tracing
     def _trace(self, cf: CompiledFunction, args) -> _Traced:
         from graphc.passes import PassContext, run_pipeline
 
-        tracer, graph, inputs, out_tree, _ = cf.trace(*args, tracer_class=_JournalingTracer)
+        tracer, graph, inputs, out_tree, _ = cf.trace(*args, tracer_class=self._journaling_tracer)
         traced = _Traced(tracer, run_pipeline(graph, cf.pipeline, PassContext()), inputs, out_tree)
         self._name_tensors(traced)
         return traced
+
+    def _journaling_tracer(self, name: str, serial_start: int) -> _JournalingTracer:
+        tracer = _JournalingTracer(name, serial_start)
+        self.journal.append(tracer)
+        return tracer
+
+    def _undo(self) -> None:
+        """Leave the Python state as it was before the traces (also after a failed one)."""
+        while self.journal:
+            self.journal.pop().undo()
 
     def describe(self, fns: dict):
         from graphc.runtime.export import ExportSpec, FunctionSpec, GraphSpec
 
         phase0 = {}
-        done = []
         try:
             for fname, (cf, args) in fns.items():
                 phase0[fname] = self._trace(cf, args)
-                done.append(phase0[fname].tracer)
                 self._collect(phase0[fname], first=True)
         finally:
-            for t in reversed(done):
-                t.undo()
+            self._undo()
         makes_state = [f for f, t in phase0.items() if t.created]
         phase1 = dict(phase0)
         if makes_state:
-            done = []
             try:
                 for fname in makes_state:  # one step creates the state; the next is the steady step
-                    done.append(self._trace(*fns[fname]).tracer)
+                    self._trace(*fns[fname])
                 for fname in makes_state:
                     phase1[fname] = self._trace(*fns[fname])
-                    done.append(phase1[fname].tracer)
                     self._collect(phase1[fname], first=False)
             finally:
-                for t in reversed(done):
-                    t.undo()
+                self._undo()
         self._fixed_keys([t.tracer for t in phase0.values()])
         buffer_index = {n: i for i, n in enumerate(self.buffers)}
         hyper_index = {k: i for i, k in enumerate(self.hypers)}

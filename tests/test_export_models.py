@@ -241,3 +241,23 @@ def test_export_after_training_in_python_starts_from_the_trained_state(tmp_path)
                   tmp_path / "l.bin"])
     expected = [step(x, y).item() for _ in range(2)]
     np.testing.assert_allclose(steps_of(result.stdout), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_failed_export_leaves_the_optimizer_unchanged(tmp_path):
+    graphc.manual_seed(5)
+    model = nn.Linear(3, 2)
+    opt = graphc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    stash = []
+
+    def train_step(x):
+        opt.zero_grad()
+        loss = model(x).sum()
+        loss.backward()
+        opt.step()
+        stash.append(loss * 2)  # escapes: the trace refuses it, after the optimizer made its state
+        return loss
+
+    x = graphc.randn(2, 3)
+    with pytest.raises(graphc.TraceError):
+        graphc.export({"train_step": graphc.compile(train_step)}, tmp_path, "bad", example_inputs={"train_step": (x,)})
+    assert len(opt.state) == 0 and model.weight.grad is None
