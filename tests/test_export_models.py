@@ -261,3 +261,26 @@ def test_a_failed_export_leaves_the_optimizer_unchanged(tmp_path):
     with pytest.raises(graphc.TraceError):
         graphc.export({"train_step": graphc.compile(train_step)}, tmp_path, "bad", example_inputs={"train_step": (x,)})
     assert len(opt.state) == 0 and model.weight.grad is None
+
+
+@needs_cc
+def test_several_outputs_in_return_order_and_constant_arguments(tmp_path):
+    graphc.manual_seed(6)
+    model = nn.Linear(4, 3)
+
+    def scores(x, scale):
+        logits = model(x) * scale
+        probs = logits.softmax(-1)
+        return logits, probs
+
+    x = graphc.randn(2, 4)
+    fn = graphc.compile(scores)
+    paths = graphc.export({"scores": fn}, tmp_path, "sc", example_inputs={"scores": (x, 2.0)})
+    header = paths["header"].read_text()
+    assert "int sc_scores(sc_model *m, const float *x, float *logits, float *probs);" in header
+    x.numpy().tofile(tmp_path / "x.bin")
+    run([tmp_path / "sc", "scores", tmp_path / "x.bin", tmp_path / "l.bin", tmp_path / "p.bin"])
+    with graphc.no_grad():
+        logits, probs = fn(x, 2.0)
+    np.testing.assert_allclose(np.fromfile(tmp_path / "l.bin", np.float32).reshape(2, 3), logits.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(np.fromfile(tmp_path / "p.bin", np.float32).reshape(2, 3), probs.numpy(), rtol=1e-5)
