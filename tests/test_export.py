@@ -10,6 +10,8 @@ import graphc
 import graphc.nn as nn
 from graphc.safetensors_io import read_arrays, write_arrays
 
+pytestmark = needs_cc  # every test here builds the library
+
 B, D, H, C = 6, 8, 16, 4
 STEPS = 4
 NEW_LR = 0.05  # set before step 3

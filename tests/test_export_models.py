@@ -284,3 +284,14 @@ def test_several_outputs_in_return_order_and_constant_arguments(tmp_path):
         logits, probs = fn(x, 2.0)
     np.testing.assert_allclose(np.fromfile(tmp_path / "l.bin", np.float32).reshape(2, 3), logits.numpy(), rtol=1e-5)
     np.testing.assert_allclose(np.fromfile(tmp_path / "p.bin", np.float32).reshape(2, 3), probs.numpy(), rtol=1e-5)
+
+
+def test_export_without_a_c_compiler_says_what_to_install(tmp_path, monkeypatch):
+    from graphc.runtime.export import writer
+
+    monkeypatch.setattr(writer, "find_compiler", lambda: None)
+    x = graphc.randn(1, 3)
+    with pytest.raises(graphc.ExportError, match="needs a C compiler") as e:
+        graphc.export({"forward": graphc.compile(nn.Linear(3, 2))}, tmp_path, "lin", example_inputs={"forward": (x,)})
+    assert "gcc" in e.value.fix
+    assert not (tmp_path / "liblin.so").exists()
