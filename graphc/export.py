@@ -42,7 +42,8 @@ def export(functions: dict, out_dir, name: str, example_inputs: dict | None = No
     """Export ``functions`` (name -> compiled function) as the C library ``lib<name>`` in ``out_dir``.
 
     ``example_inputs`` maps each function's name to a tuple of example arguments; their shapes and
-    dtypes are the exported functions' (the values are not used). ``cpu`` is the CPU the code is
+    dtypes are the exported functions' (the values are not used). A function left out of it is
+    exported for the shapes of its last call. ``cpu`` is the CPU the code is
     tuned for: "host" (this machine), or an LLVM CPU name such as "x86-64-v3" for portable code.
     Returns the paths written: header, shared, static, weights, example, executable.
     """
@@ -60,14 +61,40 @@ def export(functions: dict, out_dir, name: str, example_inputs: dict | None = No
     for fname, fn in functions.items():
         if not isinstance(fname, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", fname):
             raise ExportError(f"function name {fname!r} is not a C identifier", fix='use a name like "train_step"')
-        if fname not in example_inputs:
-            raise ExportError(f"no example inputs for {fname!r}",
-                              fix=f'pass example_inputs={{"{fname}": (x, ...)}}: the arguments of one call')
-        args = example_inputs[fname]
-        args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
-        fns[fname] = (fn if isinstance(fn, CompiledFunction) else compile(fn), args)
+        fn = fn if isinstance(fn, CompiledFunction) else compile(fn)
+        if fname in example_inputs:
+            args = example_inputs[fname]
+            args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
+        else:
+            args = _last_call_arguments(fn)
+            if args is None:
+                raise ExportError(f"no example inputs for {fname!r}, and it was never called",
+                                  fix=f'pass example_inputs={{"{fname}": (x, ...)}}: the arguments of one call')
+        fns[fname] = (fn, args)
     spec = _Exporter(name).describe(fns)
     return write_library(spec, out_dir, cpu=cpu)
+
+
+def _last_call_arguments(cf: CompiledFunction):
+    """Arguments like those of the function's last compiled call (zeros of the same shapes and
+    dtypes, the same constants), or None if it was never called."""
+    from graphc.ir.dtypes import from_name
+
+    from . import factories
+
+    last = getattr(cf, "_last", None)
+    for sig, entries in cf._entries.items():
+        if any(e is last for e in entries):
+            args = []
+            for kind, *rest in sig:
+                if kind == "tensor":
+                    shape, dtype, requires_grad = rest
+                    t = factories.zeros(*shape, dtype=from_name(dtype))
+                    args.append(t.requires_grad_() if requires_grad else t)
+                else:
+                    args.append(rest[1])
+            return tuple(args)
+    return None
 
 
 class _JournalingTracer(Tracer):

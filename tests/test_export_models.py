@@ -135,7 +135,7 @@ def test_export_errors_name_the_fix(tmp_path):
     x = graphc.randn(1, 3)
     with pytest.raises(graphc.ExportError, match="not a C identifier"):
         graphc.export({"forward": fwd}, tmp_path, "my-model", example_inputs={"forward": (x,)})
-    with pytest.raises(graphc.ExportError, match="no example inputs for 'forward'") as e:
+    with pytest.raises(graphc.ExportError, match="no example inputs for 'forward', and it was never called") as e:
         graphc.export({"forward": fwd}, tmp_path, "lin")
     assert "example_inputs" in e.value.fix
     with pytest.raises(graphc.ExportError, match="target 'cuda'"):
@@ -231,7 +231,8 @@ def test_export_after_training_in_python_starts_from_the_trained_state(tmp_path)
     for _ in range(2):
         step(x, y)
     momentum = opt.state[model[0].weight]["momentum_buffer"].numpy().copy()
-    paths = graphc.export({"train_step": step}, tmp_path, "trained", example_inputs={"train_step": (x, y)})
+    paths = graphc.export({"train_step": step}, tmp_path, "trained")  # for the shapes of the last call
+    assert "in  x: float[4, 5]" in paths["header"].read_text()
     np.testing.assert_array_equal(opt.state[model[0].weight]["momentum_buffer"].numpy(), momentum)
     embedded, _ = read_arrays(paths["weights"])
     np.testing.assert_array_equal(embedded["optimizer.0.weight.momentum_buffer"], momentum)
