@@ -296,3 +296,25 @@ def test_export_without_a_c_compiler_says_what_to_install(tmp_path, monkeypatch)
         graphc.export({"forward": graphc.compile(nn.Linear(3, 2))}, tmp_path, "lin", example_inputs={"forward": (x,)})
     assert "gcc" in e.value.fix
     assert not (tmp_path / "liblin.so").exists()
+
+
+@needs_cc
+def test_inference_in_eval_mode_uses_the_running_statistics(tmp_path):
+    graphc.manual_seed(1)
+    model = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 2))
+
+    def predict(x):
+        model.eval()
+        out = model(x)
+        model.train()
+        return out
+
+    x = graphc.randn(3, 4)
+    graphc.export({"predict": graphc.compile(predict)}, tmp_path, "ev", example_inputs={"predict": (x,)})
+    assert model.training
+    x.numpy().tofile(tmp_path / "x.bin")
+    run([tmp_path / "ev", "predict", "-n", "2", tmp_path / "x.bin", tmp_path / "o.bin"])
+    model.eval()
+    with graphc.no_grad():
+        expected = model(x).numpy()
+    np.testing.assert_allclose(np.fromfile(tmp_path / "o.bin", np.float32).reshape(3, 2), expected, rtol=1e-5, atol=1e-6)
