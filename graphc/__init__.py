@@ -36,6 +36,7 @@ from .compile import compile  # noqa: A004  (graphc.compile, as torch.compile)
 from . import nn, optim, transforms, utils  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from .threads import get_num_threads, set_num_threads  # noqa: E402
+from .export import export  # noqa: E402  (graphc.export: a C library of compiled functions)
 
 float = float32  # noqa: A001  (torch.float)
 double = float64
@@ -49,4 +50,5 @@ __all__ = [
     "GraphcError", "ShapeError", "DTypeError", "TraceError", "CompileError", "ExportError", "IRError",
     "AutogradError", "DeviceError", "compile", "nn", "optim", "utils", "transforms", "save", "load",
     "set_num_threads", "get_num_threads",
+    "export",
 ]

@@ -3,6 +3,7 @@
     graphc info                                   versions, CPU features, cache
     graphc cache clear                            empty the compile cache
     graphc ir FILE.py:NAME --input-shape 64,784 [--train] [--until PASS] [--dot out.dot]
+    graphc export FILE.py:NAME --input-shape 64,784 --out DIR [--name NAME]   a C library
 
 A model is named ``FILE.py:NAME``: ``NAME`` is an ``nn.Module`` subclass (built with no
 arguments), a module instance, or a function returning one. ``--input-shape`` gives the shape of
@@ -156,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", help="stop after this pass (or 'trace' for the unoptimised graph)")
     p.add_argument("--dot", help="also write the graph as Graphviz DOT to this file")
     p.set_defaults(run=cmd_ir)
+    from .cli_export import add_parser
+
+    add_parser(sub)
     return parser
 
 

@@ -149,13 +149,14 @@ class CompiledFunction:
         return sum(len(es) for es in self._entries.values())
 
     # ------------------------------------------------------------------ tracing
-    def trace(self, *args):
+    def trace(self, *args, tracer_class=None):
         """Trace one call on ``args`` (running nothing) and return ``(tracer, graph, inputs, out_tree,
         grad_writes)``: the unoptimised graph, its input placeholders with argument positions, the
-        return structure, and the leaves whose ``.grad`` the step writes."""
+        return structure, and the leaves whose ``.grad`` the step writes. ``tracer_class`` (a
+        :class:`Tracer` subclass) lets ``graphc.export`` journal what the trace changes."""
         from graphc.ir import TensorType
 
-        tracer = Tracer(self.name, next(_tensor_serial))
+        tracer = (tracer_class or Tracer)(self.name, next(_tensor_serial))
         inputs = []
         sym_args = []
         for i, a in enumerate(args):

@@ -35,6 +35,12 @@ def new_target_machine():
                                         opt=3, reloc="pic", codemodel="default")
 
 
+def support_modules() -> list[ir.Module]:
+    """The runtime code compiled kernels call into (the thread pool), as modules an exported
+    library links in; the JIT loads the same code once per process."""
+    return [threads.runtime_module()]
+
+
 @functools.lru_cache(maxsize=1)
 def host_data_layout() -> str:
     # read once: each ``target_data`` access wraps the machine's layout in an object whose
