@@ -130,7 +130,8 @@ class CompiledFunction:
         return [e.graph for es in self._entries.values() for e in es]
 
     def stats(self) -> dict:
-        """Of the most recently compiled version: kernel count, arena bytes, and what the arena
+        """Of the most recently compiled version: kernel count, arena bytes (the memory plan's
+        temporaries plus the lowering's scratch: im2col columns, GEMM packing), and what the arena
         would take without buffer reuse (``None`` where the backend has no such notion)."""
         if not self._entries:
             raise GraphcTypeError("nothing is compiled yet", fix="call the compiled function once first")
@@ -140,7 +141,7 @@ class CompiledFunction:
         return {
             "kernels": getattr(exe, "kernel_count", None),
             "arena_bytes": getattr(exe, "arena_bytes", None),
-            "unplanned_bytes": plan.unplanned_bytes if plan is not None else None,
+            "unplanned_bytes": (plan.unplanned_bytes + getattr(exe, "scratch_bytes", 0)) if plan is not None else None,
             "compilations": self.compile_count,
         }
 

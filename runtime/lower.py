@@ -245,6 +245,9 @@ def lower(graph: Graph) -> Program:
     first_assign = len(kernels)
     kernels += _assign_kernels(lw, graph, len(kernels))
     _check_early_writes(kernels)
+    # a failed native check must stop the step before anything persistent is written: before the
+    # first assign kernel, or before the first kernel whose epilogue updates a parameter early
+    first_assign = min([i for i, k in enumerate(kernels) if k.meta.get("early_writes")] + [first_assign])
     return Program(kernels, lw.order, meta={"errors": lw.errors, "first_assign": first_assign})
 
 

@@ -282,3 +282,31 @@ def test_reference_backend_gives_the_same_numbers():
     lb, _ = _train(comp, graphc.optim.SGD(comp.parameters(), lr=0.05, momentum=0.9), xs, ys, compiled=True,
                    backend="reference")
     _assert_same(eager, comp, la, lb, rtol=1e-6, atol=1e-7)
+
+
+def test_failed_native_check_updates_nothing_even_with_fused_updates():
+    """An out-of-range label stops the compiled step before any parameter or momentum buffer is
+    written, although the optimizer fusion writes updates inside the gradient kernels."""
+    from graphc.ir.errors import GraphcIndexError
+
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    opt = graphc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+    @graphc.compile
+    def step(x, y):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    x = graphc.tensor(np.random.default_rng(0).normal(size=(4, 6)).astype(np.float32))
+    step(x, graphc.tensor(np.array([0, 1, 2, 1])))
+    params = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    bufs = [opt.state[p]["momentum_buffer"].numpy().copy() for p in model.parameters()]
+    with pytest.raises(GraphcIndexError):
+        step(x, graphc.tensor(np.array([0, 7, 2, 1])))
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v.numpy(), params[k])
+    for p, b in zip(model.parameters(), bufs):
+        np.testing.assert_array_equal(opt.state[p]["momentum_buffer"].numpy(), b)

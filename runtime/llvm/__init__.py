@@ -68,6 +68,7 @@ class LLVMExecutable:
         for b, off in offsets:
             self.table[slots[b.name]] = base + off
         self.arena_bytes = total
+        self.scratch_bytes = total - (plan.arena_bytes if plan is not None else 0)  # lowering's own buffers
         self.errors = self.program.meta.get("errors", [])
         self.error_code = np.zeros(1, np.int64)
         if self.errors:
