@@ -35,6 +35,8 @@ from .functions import *  # noqa: F401,F403  (graphc.exp, graphc.cat, ... as tor
 from .compile import compile  # noqa: A004  (graphc.compile, as torch.compile)
 from . import nn, optim, transforms, utils  # noqa: E402
 from .serialization import load, save  # noqa: E402
+from .bisect import bisect  # noqa: E402
+from .compile_ir import compile_ir, save_ir  # noqa: E402
 
 float = float32  # noqa: A001  (torch.float)
 double = float64
@@ -47,4 +49,5 @@ __all__ = [
     "long", "int", "device", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "autograd",
     "GraphcError", "ShapeError", "DTypeError", "TraceError", "CompileError", "ExportError", "IRError",
     "AutogradError", "DeviceError", "compile", "nn", "optim", "utils", "transforms", "save", "load",
+    "bisect", "compile_ir", "save_ir",
 ]

@@ -7,10 +7,12 @@ from . import cse, dce, fuse, memory_plan, simplify  # noqa: E402,F401  (registe
 from .autodiff import append_backward  # noqa: E402
 from .manager import (
     PASSES,
+    DumpIRInstrument,
     Instrument,
     PassContext,
     PassInfo,
     Pipeline,
+    RecordIRInstrument,
     TimingInstrument,
     VerifyInstrument,
     get_pass,
@@ -29,5 +31,6 @@ def default_pipeline() -> Pipeline:
 
 __all__ = [
     "PASSES", "Instrument", "PassContext", "PassInfo", "Pipeline", "TimingInstrument", "VerifyInstrument",
+    "DumpIRInstrument", "RecordIRInstrument",
     "get_pass", "register_pass", "run_pipeline", "append_backward", "default_pipeline", "DEFAULT_PIPELINE",
 ]
