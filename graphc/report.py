@@ -163,8 +163,10 @@ def kernel_table(executable, graph: Graph) -> tuple[list[dict], list[str]]:
     return rows, notes
 
 
-def memory_summary(graph: Graph) -> dict | None:
-    """The memory plan: peak arena bytes, bytes without reuse, and each temporary's offset and lifetime."""
+def memory_summary(graph: Graph, executable=None) -> dict | None:
+    """The memory plan: peak arena bytes, bytes without reuse, and each temporary's offset and
+    lifetime; ``arena_bytes`` is what the backend allocated (the plan plus any buffers the
+    lowering stores beyond it), None where the backend has no arena."""
     plan = graph.meta.get("memory_plan")
     if plan is None:
         return None
@@ -172,7 +174,8 @@ def memory_summary(graph: Graph) -> dict | None:
                 "start": plan.lifetimes[n][0], "end": plan.lifetimes[n][1]} for n in plan.offsets]
     buffers.sort(key=lambda b: (b["start"], b["offset"]))
     steps = max([b["end"] for b in buffers] + [0]) + 1
-    return {"peak_bytes": plan.arena_bytes, "unplanned_bytes": plan.unplanned_bytes, "buffers": buffers, "steps": steps}
+    return {"peak_bytes": plan.arena_bytes, "unplanned_bytes": plan.unplanned_bytes, "buffers": buffers, "steps": steps,
+            "arena_bytes": getattr(executable, "arena_bytes", None)}
 
 
 def fusion_dot(graph: Graph, groups: list[FusionGroup]) -> str:
@@ -227,7 +230,7 @@ def collect(compiled, title: str | None = None) -> Report:
     if why:
         notes.append(why)
     return Report(title or f"graphc compile report: {compiled.name}", graph, compiled.backend, entry.stages,
-                  entry.pass_times, groups, unfused_pairs(graph), kernels, memory_summary(graph), profile, svg, dot_text,
+                  entry.pass_times, groups, unfused_pairs(graph), kernels, memory_summary(graph, exe), profile, svg, dot_text,
                   notes)
 
 

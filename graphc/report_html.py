@@ -180,6 +180,9 @@ def _memory(r) -> str:
             f"{len(mem['buffers'])} temporaries that would take {_fmt_bytes(mem['unplanned_bytes'])} without reuse "
             f"({saved:.0%} saved).</p><p class='muted'>Buffer timeline: each rectangle is a temporary, "
             "from the kernel that writes it to the last that reads it (x), at its arena offset (y).</p>")
+    if mem["arena_bytes"] is not None and mem["arena_bytes"] != mem["peak_bytes"]:
+        head += (f"<p>The backend's arena is {_fmt_bytes(mem['arena_bytes'])} ({mem['arena_bytes']:,} bytes): the lowering "
+                 "stores some values beyond the plan (operands it chose to keep in memory) after the planned ones.</p>")
     rows = [[f"<code>%{escape(b['name'])}</code>", escape(b["op"]), f"{b['bytes']:,}", f"{b['offset']:,}",
              f"{b['start']}&ndash;{b['end']}"] for b in mem["buffers"]]
     return _section("memory", "Memory plan", head + _timeline(mem)
