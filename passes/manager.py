@@ -35,13 +35,20 @@ class PassInfo:
 PASSES: dict[str, PassInfo] = {}
 
 
+def _origin(fn) -> tuple[str, str]:
+    return getattr(fn, "__module__", ""), getattr(fn, "__qualname__", repr(fn))
+
+
 def register_pass(name: str | None = None):
     """Register a pass function under ``name`` (default: the function's name)."""
 
     def register(fn):
         key = name or fn.__name__
-        if key in PASSES and PASSES[key].fn is not fn:
-            raise CompileError(f"a pass named {key!r} is already registered", fix="choose another name")
+        old = PASSES.get(key)
+        # the same function defined again (a re-run notebook cell, a reloaded module) replaces itself
+        if old is not None and _origin(old.fn) != _origin(fn):
+            raise CompileError(f"a pass named {key!r} is already registered (by {old.fn.__module__}.{old.fn.__qualname__})",
+                               fix="choose another name")
         PASSES[key] = PassInfo(key, fn, (fn.__doc__ or "").strip().split("\n")[0])
         return fn
 

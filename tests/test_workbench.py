@@ -183,3 +183,16 @@ def test_ir_command_says_how_to_install_graphviz(model_file, tmp_path, monkeypat
     assert "apt-get install graphviz" in capsys.readouterr().err
     assert main(["ir", f"{model_file}:MLP", "--input-shape", "4,8", "--png", str(tmp_path / "g.svg")]) == 2
     assert "must end in .png" in capsys.readouterr().err
+
+
+def test_a_redefined_pass_replaces_itself_but_a_different_one_cannot_take_its_name():
+    namespace = {}
+    source = "from graphc.passes import register_pass\n@register_pass('test_twice')\ndef twice(graph, ctx):\n    return graph\n"
+    exec(compile(source, "cell", "exec"), namespace)
+    first = namespace["twice"]
+    exec(compile(source, "cell", "exec"), namespace)  # the notebook cell runs again
+    from graphc.passes import PASSES
+
+    assert PASSES["test_twice"].fn is namespace["twice"] is not first
+    with pytest.raises(graphc.CompileError, match="already registered"):
+        register_pass("test_twice")(lambda graph, ctx: graph)
