@@ -29,6 +29,9 @@ code { font-size: 12px; }
 .note { color: #7a5b00; background: #fff8e1; padding: 4px 8px; border-radius: 4px; margin: 4px 0; }
 .figure { overflow: auto; max-height: 720px; border: 1px solid #eee; }
 .muted { color: #6a737d; }
+pre .add { color: #116329; background: #dafbe1; }
+pre .del { color: #82071e; background: #ffebe9; }
+pre .hunk { color: #6a737d; }
 """
 
 SCRIPT = """
@@ -93,19 +96,31 @@ def _passes(r) -> str:
     return _section("passes", "Pass times", _table(["pass", "ms", ""], rows, {1}))
 
 
+def _diff_html(diff: list[str]) -> str:
+    out = []
+    for d in diff:
+        if d.startswith(("+++", "---")):
+            continue
+        cls = "add" if d.startswith("+") else "del" if d.startswith("-") else "hunk" if d.startswith("@@") else ""
+        out.append(f"<span class='{cls}'>{escape(d)}</span>")
+    return "\n".join(out)
+
+
 def _stages(r) -> str:
     parts = []
     previous = None
     for i, (name, text) in enumerate(r.stages):
         lines = text.splitlines()
-        change = ""
+        change, diff_view = "", ""
         if previous is not None:
             diff = list(difflib.unified_diff(previous, lines, lineterm="", n=0))
             added = sum(1 for d in diff if d.startswith("+") and not d.startswith("+++"))
             removed = sum(1 for d in diff if d.startswith("-") and not d.startswith("---"))
-            change = f" (+{added} / -{removed} lines)"
+            change = f" (+{added} / -{removed} lines)" if diff else " (IR text unchanged)"
+            if diff:
+                diff_view = f"<details class='diff'><summary>what {escape(name)} changed</summary><pre>{_diff_html(diff)}</pre></details>"
         parts.append(f"<details class='stage'><summary><code>{i:03d}_{escape(name)}</code>: {len(lines) - 2} lines{change}"
-                     f"</summary><pre>{escape(text)}</pre></details>")
+                     f"</summary>{diff_view}<pre>{escape(text)}</pre></details>")
         previous = lines
     return _section("stages", "IR at each stage", "".join(parts))
 
@@ -117,13 +132,18 @@ def _node(n) -> str:
 
 
 def _fusion(r) -> str:
+    kernel_of: dict[str, list[str]] = {}
+    for k in r.kernels:
+        kernel_of.setdefault(k["node"], []).append(k["name"])
     rows = []
     for i, g in enumerate(r.groups):
         members = ", ".join(_node(m) for m in g.members) or "<span class='muted'>nothing fused in</span>"
-        rows.append([str(i), _node(g.root), escape(g.reason), str(len(g.members)), members])
-    body = ("<p>One row per kernel: the value it stores (or the update it performs), why that value is stored, and "
+        key = g.root.inputs[1].name if g.root.op == "assign" else g.root.name  # assign kernels name their value
+        kernels = ", ".join(f"<code>{escape(k)}</code>" for k in kernel_of.get(key, []))
+        rows.append([str(i), _node(g.root), kernels, escape(g.reason), str(len(g.members)), members])
+    body = ("<p>One row per stored value or update: the kernel that computes it, why the value is stored, and "
             "the ops computed inside the same loop nest.</p>"
-            + _table(["#", "stores", "why stored", "fused ops", "ops fused into this kernel"], rows, {0, 3}))
+            + _table(["#", "stores", "kernel", "why stored", "fused ops", "ops fused into this kernel"], rows, {0, 4}))
     fusion = _section("fusion", "Fusion groups", body)
     pairs = [[_node(p), _node(c), escape(why)] for p, c, why in r.unfused]
     unfused = _section("unfused", "Neighbouring ops that did not fuse",

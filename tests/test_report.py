@@ -83,6 +83,7 @@ def test_report_holds_every_part(tmp_path, monkeypatch):
     for section in ("summary", "passes", "stages", "fusion", "unfused", "kernels", "memory", "profile", "graph"):
         assert f"<section id='{section}'>" in html
     assert "000_trace" in html and "005_memory_plan" in html and "buffer-timeline" in html
+    assert html.split("<code>004_fuse</code>")[1].split("</summary>")[0].endswith("(IR text unchanged)")  # a plan only
     assert "matmul is not pointwise" in html and "us/call" in html
     assert ("<svg" in html.split("id='graph'")[1]) == (shutil.which("dot") is not None)
 
@@ -130,6 +131,7 @@ def test_report_command_writes_a_train_step_report(train_report):
     html = train_report.read_text()
     assert "graphc compile report: train_step" in html and "assign <code>%l1.weight</code>" in html
     assert "<section id='profile'><h2>Kernel run times</h2><table>" in html
+    assert "what cse changed" in html and "<span class='del'>" in html
 
 
 def _chromium():
