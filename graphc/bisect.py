@@ -152,19 +152,50 @@ def _restore(snapshot) -> None:
         m._buffers.update(bufs)
 
 
+def _locations(tracer) -> dict:
+    """For each tensor kept in Python state (optimizer state, .grad, module buffers), a function
+    reading what is at its place now: after an eager step the place may hold a new tensor."""
+    where = {}
+    for opt in tracer.optimizers.values():
+        for param, state in opt.state.items():
+            for k, v in state.items():
+                where[id(v)] = lambda opt=opt, param=param, k=k: opt.state.get(param, {}).get(k)
+    for t in tracer.bound.values():
+        if getattr(t, "grad", None) is not None:
+            where[id(t.grad)] = lambda t=t: t.grad
+    for m in tracer.modules.values():
+        for k, v in getattr(m, "_buffers", {}).items():
+            where[id(v)] = lambda m=m, k=k: m._buffers.get(k)
+    return where
+
+
+def _forget_trace_state(tracer) -> None:
+    """Drop the optimizer state and gradients the trace created (as zeros, for the compiled code to
+    write), so the eager step starts from the state the trace started from: a first step creates
+    its optimizer state as PyTorch's does, not from zeros."""
+    def made_by_trace(v):
+        return isinstance(v, Tensor) and v._serial >= tracer.serial_start
+
+    for opt in tracer.optimizers.values():
+        for param in list(opt.state):
+            state = opt.state[param]
+            for k in [k for k, v in state.items() if made_by_trace(v)]:
+                del state[k]
+            if not state:
+                del opt.state[param]
+    for t in tracer.bound.values():
+        if made_by_trace(getattr(t, "grad", None)):
+            t.grad = None
+
+
 def _eager_values(tracer, graph, fn, args) -> dict[str, np.ndarray]:
     """Run ``fn`` eagerly; its outputs and the new value of every placeholder the graph assigns."""
-    grad_of = {}  # grad placeholder -> its leaf (the leaf's .grad may be a new tensor after the step)
-    for t in tracer.bound.values():
-        g = getattr(t, "grad", None)
-        if g is not None:
-            grad_of[id(g)] = t
     owners = {p: tracer.bound.get(p) for p in graph.placeholders}
+    where = _locations(tracer)
+    _forget_trace_state(tracer)
     result = fn(*args)
     _, tensors = _flatten(result)
     expected = {f"output {i}": np.array(t._data, copy=True) for i, t in enumerate(tensors)}
-    live = {id(v) for opt in tracer.optimizers.values() for s in opt.state.values() for v in s.values()}
-    live |= {id(v) for m in tracer.modules.values() for v in getattr(m, "_buffers", {}).values()}
     for n in graph.nodes:
         if n.op != "assign":
             continue
@@ -172,12 +203,10 @@ def _eager_values(tracer, graph, fn, args) -> dict[str, np.ndarray]:
         owner = owners.get(target)
         if owner is None:
             continue
-        if id(owner) in grad_of:
-            leaf = grad_of[id(owner)]
-            if leaf.grad is not None:
-                expected[f"%{target.name} after the step"] = np.array(leaf.grad._data, copy=True)
-        elif target.role == "param" or id(owner) in live:
-            expected[f"%{target.name} after the step"] = np.array(owner._data, copy=True)
+        find = where.get(id(owner))
+        now = find() if find is not None else owner if target.role == "param" else None
+        if now is not None:
+            expected[f"%{target.name} after the step"] = np.array(now._data, copy=True)
     return expected
 
 

@@ -196,3 +196,22 @@ def test_a_redefined_pass_replaces_itself_but_a_different_one_cannot_take_its_na
     assert PASSES["test_twice"].fn is namespace["twice"] is not first
     with pytest.raises(graphc.CompileError, match="already registered"):
         register_pass("test_twice")(lambda graph, ctx: graph)
+
+
+def test_bisect_of_a_first_step_runs_eager_from_the_state_before_the_trace():
+    # SGD with dampening: a first step copies the gradient into the momentum buffer, a later step
+    # damps it; eager mode must see no buffer (as before the trace), not the zeros the trace made
+    graphc.manual_seed(3)
+    model = nn.Linear(6, 3)
+    opt = graphc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, dampening=0.5)
+
+    def step(x):
+        opt.zero_grad()
+        loss = (model(x) ** 2).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    report = graphc.bisect(step, graphc.randn(4, 6))
+    assert report.first_bad is None, str(report)
+    assert not opt.state or all(isinstance(s["momentum_buffer"], graphc.Tensor) for s in opt.state.values())
