@@ -10,9 +10,10 @@
 
 It traces the function once, runs it eagerly on the same arguments (the oracle), then runs the
 pipeline with an instrument that interprets the graph with the reference backend after every
-pass and compares the outputs and the updated parameters and state with eager mode's. The
-model's parameters, optimizer state and gradients are put back afterwards, so bisecting does
-not train the model.
+pass and compares the outputs and the updated parameters and state with eager mode's. The eager
+step starts from the state the trace started from (optimizer state and gradients the trace
+created are set aside first), and the model's parameters, optimizer state and gradients are put
+back afterwards, so bisecting does not train the model.
 """
 
 from __future__ import annotations
