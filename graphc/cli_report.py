@@ -1,6 +1,6 @@
 """``graphc report``: compile a model (or its train step), run it, and write the HTML compile report.
 
-    graphc report model.py:Net --input-shape 64,784 [--train] [--profile] [--steps 3] -o report.html
+    graphc report model.py:Net --input-shape 64,784 [--train] [--profile] [--steps 3] [--no-graph] -o report.html
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def cmd_report(args) -> int:
             os.environ.pop("GRAPHC_PROFILE", None)
         else:
             os.environ["GRAPHC_PROFILE"] = old
-    path = fn.report(args.output)
+    path = fn.report(args.output, draw=not args.no_graph)
     print(f"wrote {path}: open it in a browser", file=sys.stderr)
     return 0
 
@@ -37,5 +37,6 @@ def add_report_command(sub) -> None:
     p.add_argument("--train", action="store_true", help="compile a train step (cross-entropy, SGD momentum)")
     p.add_argument("--profile", action="store_true", help="time every kernel (GRAPHC_PROFILE=1)")
     p.add_argument("--steps", type=int, default=3, help="how many times to run the step before reporting")
+    p.add_argument("--no-graph", action="store_true", help="leave out the Graphviz picture (faster for large graphs)")
     p.add_argument("-o", "--output", default="report.html", help="the HTML file to write")
     p.set_defaults(run=cmd_report)

@@ -150,11 +150,12 @@ class CompiledFunction:
             "compilations": self.compile_count,
         }
 
-    def report(self, path, title: str | None = None):
-        """Write the HTML compile report of the most recent compiled version (see ``graphc.report``)."""
+    def report(self, path, title: str | None = None, draw: bool = True):
+        """Write the HTML compile report of the most recent compiled version (see ``graphc.report``);
+        ``draw=False`` leaves out the Graphviz picture of the graph."""
         from .report import write_report
 
-        return write_report(self, path, title=title)
+        return write_report(self, path, title=title, draw=draw)
 
     def bisect(self, *args, rtol: float = 1e-4, atol: float = 1e-5):
         """Name the first pass of this function's pipeline whose graph disagrees with eager mode

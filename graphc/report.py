@@ -131,11 +131,17 @@ def unfused_pairs(graph: Graph) -> list[tuple[Node, Node, str]]:
 
 
 # ---------------------------------------------------------------------- kernels and memory
+_DEFINE = re.compile(r'^define[^\n]*?@"?([A-Za-z0-9_.$]+)"?\(.*?^}$', re.S | re.M)
+
+
+def llvm_functions(module_text: str) -> dict[str, str]:
+    """Every ``define`` in LLVM IR text, by function name (one pass over the text)."""
+    return {m.group(1): m.group(0) for m in _DEFINE.finditer(module_text)}
+
+
 def llvm_function(module_text: str, name: str) -> str:
     """The ``define`` of function ``name`` in LLVM IR text ('' when absent)."""
-    pattern = re.compile(r'^define[^\n]*@"?' + re.escape(name) + r'"?\(.*?^}$', re.S | re.M)
-    m = pattern.search(module_text)
-    return m.group(0) if m else ""
+    return llvm_functions(module_text).get(name, "")
 
 
 def kernel_table(executable, graph: Graph) -> tuple[list[dict], list[str]]:
@@ -156,10 +162,11 @@ def kernel_table(executable, graph: Graph) -> tuple[list[dict], list[str]]:
         except Exception as e:  # the report still shows everything else
             notes.append(f"could not lower the graph to kernels: {type(e).__name__}: {e}")
             return [], notes
+    defines = llvm_functions(module_text)
     rows = []
     for k in program.kernels:
         rows.append({"name": k.name, "op": k.meta.get("op", ""), "node": k.meta.get("node", ""), "flops": k.flops,
-                     "buffers": list(k.buffers), "llvm": llvm_function(module_text, k.name)})
+                     "buffers": list(k.buffers), "llvm": defines.get(k.name, "")})
     return rows, notes
 
 
@@ -209,8 +216,10 @@ def dot_to_svg(dot_text: str, nodes: int) -> tuple[str | None, str | None]:
 
 
 # ---------------------------------------------------------------------- the report
-def collect(compiled, title: str | None = None) -> Report:
-    """Gather the report of the most recently compiled version of ``compiled`` (a CompiledFunction)."""
+def collect(compiled, title: str | None = None, draw: bool = True) -> Report:
+    """Gather the report of the most recently compiled version of ``compiled`` (a CompiledFunction).
+
+    ``draw=False`` skips drawing the graph with Graphviz (which takes seconds for large graphs)."""
     entry = getattr(compiled, "_last", None)
     if entry is None:
         raise GraphcTypeError(f"{compiled.name} is not compiled yet, so there is nothing to report",
@@ -226,7 +235,7 @@ def collect(compiled, title: str | None = None) -> Report:
     else:
         notes.append("per-kernel times: set GRAPHC_PROFILE=1 before compiling (graphc report --profile)")
     dot_text = fusion_dot(graph, groups)
-    svg, why = dot_to_svg(dot_text, len(graph.placeholders) + len(graph.nodes))
+    svg, why = dot_to_svg(dot_text, len(graph.placeholders) + len(graph.nodes)) if draw else (None, "the graph was not drawn (draw=False)")
     if why:
         notes.append(why)
     return Report(title or f"graphc compile report: {compiled.name}", graph, compiled.backend, entry.stages,
@@ -234,12 +243,12 @@ def collect(compiled, title: str | None = None) -> Report:
                   notes)
 
 
-def write_report(compiled, path: str | os.PathLike, title: str | None = None) -> Path:
+def write_report(compiled, path: str | os.PathLike, title: str | None = None, draw: bool = True) -> Path:
     """Write the HTML compile report of ``compiled`` to ``path`` and return the path."""
     from graphc.ir.atomic import atomic_write
 
     from .report_html import render_html
 
     path = Path(path)
-    atomic_write(path, render_html(collect(compiled, title)).encode("utf-8"))
+    atomic_write(path, render_html(collect(compiled, title, draw)).encode("utf-8"))
     return path

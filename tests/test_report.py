@@ -209,3 +209,13 @@ def test_report_renders_in_headless_chromium(train_report, tmp_path):
     assert (np.abs(header - [0x24, 0x34, 0x47]).sum(axis=1) < 30).mean() > 0.5  # the dark title bar is drawn
     body = pixels[120:, :].reshape(-1, 3)
     assert len(np.unique(body, axis=0)) > 20  # text and tables, not a blank page
+
+
+def test_report_of_a_graph_compiled_without_fusion_or_memory_plan(tmp_path):
+    compiled = _compiled_mlp(stop_after="dce")
+    r = collect(compiled)
+    assert r.memory is None and all("did not run" in g.reason for g in r.groups)
+    assert len(r.groups) == len(compiled.graphs()[0].nodes) and all(k["llvm"] for k in r.kernels)
+    html = compiled.report(tmp_path / "r.html", draw=False).read_text()
+    assert "no memory plan (the memory_plan pass did not run)" in html and "draw=False" in html
+    assert "<svg" not in html.split("id='graph'")[1]
