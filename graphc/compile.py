@@ -160,9 +160,12 @@ class CompiledFunction:
     def bisect(self, *args, rtol: float = 1e-4, atol: float = 1e-5):
         """Name the first pass of this function's pipeline whose graph disagrees with eager mode
         on ``args`` (see ``graphc.bisect``)."""
+        from graphc.passes import Pipeline
+
         from .bisect import bisect
 
-        return bisect(self.fn, *args, passes=self.pipeline, rtol=rtol, atol=atol)
+        passes = Pipeline(self.pipeline) if self.stop_after is None else Pipeline(self.pipeline).until(self.stop_after)
+        return bisect(self.fn, *args, passes=passes, rtol=rtol, atol=atol)
 
     @property
     def compile_count(self) -> int:

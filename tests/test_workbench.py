@@ -88,6 +88,8 @@ def test_bisect_of_a_compiled_forward_and_its_tolerance():
     assert report.first_bad == "test_relu_to_abs" and report.checks[2].worst == "output 0"
     assert report.checks[2].max_abs > 0 and report.checks[1].max_abs == 0
     assert compiled.bisect(x, atol=1e9).first_bad is None  # any difference is within a huge tolerance
+    early = graphc.compile(model, passes=["simplify", "test_relu_to_abs", "fuse"], stop_after="simplify")
+    assert [c.stage for c in early.bisect(x).checks] == ["trace", "simplify"]
 
 
 def test_compare_reports_nan_and_shape_mismatches():
