@@ -37,6 +37,8 @@ from . import nn, optim, transforms, utils  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from .threads import get_num_threads, set_num_threads  # noqa: E402
 from .export import export  # noqa: E402  (graphc.export: a C library of compiled functions)
+from .bisect import bisect  # noqa: E402
+from .compile_ir import compile_ir, save_ir  # noqa: E402
 
 float = float32  # noqa: A001  (torch.float)
 double = float64
@@ -51,4 +53,5 @@ __all__ = [
     "AutogradError", "DeviceError", "compile", "nn", "optim", "utils", "transforms", "save", "load",
     "set_num_threads", "get_num_threads",
     "export",
+    "bisect", "compile_ir", "save_ir",
 ]

@@ -2,8 +2,9 @@
 
     graphc info                                   versions, CPU features, cache
     graphc cache clear                            empty the compile cache
-    graphc ir FILE.py:NAME --input-shape 64,784 [--train] [--until PASS] [--dot out.dot]
+    graphc ir FILE.py:NAME --input-shape 64,784 [--train] [--until PASS] [--dot out.dot] [--svg out.svg] [--png out.png]
     graphc export FILE.py:NAME --input-shape 64,784 --out DIR [--name NAME]   a C library
+    graphc report FILE.py:NAME --input-shape 64,784 [--train] [--profile] -o report.html
 
 A model is named ``FILE.py:NAME``: ``NAME`` is an ``nn.Module`` subclass (built with no
 arguments), a module instance, or a function returning one. ``--input-shape`` gives the shape of
@@ -80,9 +81,9 @@ def train_step_for(model, lr: float = 0.01):
     return train_step
 
 
-def cmd_ir(args) -> int:
+def compiled_for(args):
+    """The compiled forward pass or train step, and example inputs, that ``args`` describe."""
     import graphc
-    from graphc.passes import DEFAULT_PIPELINE, run_pipeline
 
     model = load_model(args.model)
     inputs = example_inputs([parse_shape(s) for s in args.input_shape], args.dtype)
@@ -90,21 +91,27 @@ def cmd_ir(args) -> int:
         with graphc.no_grad():
             classes = model(*inputs).shape[-1]
         labels = graphc.zeros(inputs[0].shape[0], dtype=graphc.int64) % classes
-        fn = graphc.compile(train_step_for(model), name="train_step")
-        inputs = inputs + [labels]
-    else:
-        fn = graphc.compile(model)
+        return graphc.compile(train_step_for(model), name="train_step"), inputs + [labels]
+    return graphc.compile(model), inputs
+
+
+def cmd_ir(args) -> int:
+    import graphc
+    from graphc.passes import PassContext, default_pipeline, run_pipeline
+
+    fn, inputs = compiled_for(args)
     _, graph, *_ = fn.trace(*inputs)
-    pipeline = list(DEFAULT_PIPELINE)
-    if args.until:
-        if args.until not in pipeline and args.until != "trace":
-            raise GraphcValueError(f"no pass {args.until!r} in the pipeline", fix=f"choose one of: trace, {', '.join(pipeline)}")
-        pipeline = [] if args.until == "trace" else pipeline[: pipeline.index(args.until) + 1]
-    graph = run_pipeline(graph, pipeline)
+    pipeline = default_pipeline()
+    if args.until and args.until not in pipeline.names and args.until != "trace":
+        raise GraphcValueError(f"no pass {args.until!r} in the pipeline", fix=f"choose one of: trace, {', '.join(pipeline)}")
+    graph = run_pipeline(graph, pipeline, PassContext(stop_after=args.until))
     print(graph)
-    if args.dot:
-        Path(args.dot).write_text(graphc.ir.to_dot(graph))
-        print(f"wrote {args.dot}", file=sys.stderr)
+    for fmt, path in (("dot", args.dot), ("svg", args.svg), ("png", args.png)):
+        if path:
+            if Path(path).suffix.lower() not in (f".{fmt}", ".gv" if fmt == "dot" else f".{fmt}"):
+                raise GraphcValueError(f"--{fmt} {path}: the file name must end in .{fmt}", fix=f"for example: --{fmt} graph.{fmt}")
+            graphc.ir.render(graph, path)
+            print(f"wrote {path}", file=sys.stderr)
     return 0
 
 
@@ -156,10 +163,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", action="store_true", help="trace a train step (cross-entropy, SGD momentum)")
     p.add_argument("--until", help="stop after this pass (or 'trace' for the unoptimised graph)")
     p.add_argument("--dot", help="also write the graph as Graphviz DOT to this file")
+    p.add_argument("--svg", help="also draw the graph as SVG (needs Graphviz: apt-get install graphviz)")
+    p.add_argument("--png", help="also draw the graph as PNG (needs Graphviz: apt-get install graphviz)")
     p.set_defaults(run=cmd_ir)
     from .cli_export import add_parser
 
     add_parser(sub)
+    from .cli_report import add_report_command
+
+    add_report_command(sub)
     return parser
 
 

@@ -38,15 +38,20 @@ log = logging.getLogger("graphc")
 
 
 
-def compile(fn=None, *, backend: str = "llvm", passes=None, name: str | None = None):
+def compile(fn=None, *, backend: str = "llvm", passes=None, name: str | None = None, stop_after: str | None = None,
+            instruments=None):
     """Compile ``fn`` (a function or an ``nn.Module``); usable as ``@graphc.compile`` or ``@graphc.compile(...)``.
 
     ``backend`` is "llvm" (native code for this CPU) or "reference" (the numpy interpreter);
-    ``passes`` is a list of pass names or a ``graphc.passes.Pipeline`` replacing the default one.
+    ``passes`` is a list of pass names or a ``graphc.passes.Pipeline`` replacing the default one;
+    ``stop_after`` names the last pass to run (``"trace"`` for none); ``instruments`` are
+    ``graphc.passes.Instrument`` objects called around every pass.
     """
     if fn is None:
-        return lambda f: compile(f, backend=backend, passes=passes, name=name)
-    return CompiledFunction(fn, backend=backend, passes=passes, name=name)
+        return lambda f: compile(f, backend=backend, passes=passes, name=name, stop_after=stop_after,
+                                 instruments=instruments)
+    return CompiledFunction(fn, backend=backend, passes=passes, name=name, stop_after=stop_after,
+                            instruments=instruments)
 
 
 @dataclass
@@ -61,6 +66,8 @@ class _Entry:
     flags: list = field(default_factory=list)  # (description, callable, expected value)
     grad_writes: list = field(default_factory=list)  # (leaf, placeholder index) for materialised grads
     _template: list | None = None  # the arrays of a call, inputs and hypers left to fill in
+    pass_times: dict = field(default_factory=dict)  # pass name -> seconds
+    stages: list = field(default_factory=list)  # (stage name, IR text): "trace", then each pass
 
     def check(self) -> str | None:
         for t, array in self.bound_arrays:
@@ -91,7 +98,7 @@ class _Entry:
 class CompiledFunction:
     """The callable ``graphc.compile`` returns. ``.graphs()`` shows what was compiled."""
 
-    def __init__(self, fn, backend="llvm", passes=None, name=None):
+    def __init__(self, fn, backend="llvm", passes=None, name=None, stop_after=None, instruments=None):
         from . import nn
 
         self.module = fn if isinstance(fn, getattr(nn, "Module", ())) else None
@@ -100,6 +107,8 @@ class CompiledFunction:
         from graphc.passes import DEFAULT_PIPELINE
 
         self.pipeline = list(passes) if passes is not None else list(DEFAULT_PIPELINE)
+        self.stop_after = stop_after
+        self.instruments = list(instruments or [])
         self.name = name or (type(fn).__name__ if self.module is not None else getattr(fn, "__name__", "fn"))
         self._entries: dict[tuple, list[_Entry]] = {}
         functools.update_wrapper(self, fn if self.module is None else type(fn).forward, updated=())
@@ -145,6 +154,23 @@ class CompiledFunction:
             "compilations": self.compile_count,
         }
 
+    def report(self, path, title: str | None = None, draw: bool = True):
+        """Write the HTML compile report of the most recent compiled version (see ``graphc.report``);
+        ``draw=False`` leaves out the Graphviz picture of the graph."""
+        from .report import write_report
+
+        return write_report(self, path, title=title, draw=draw)
+
+    def bisect(self, *args, rtol: float = 1e-4, atol: float = 1e-5):
+        """Name the first pass of this function's pipeline whose graph disagrees with eager mode
+        on ``args`` (see ``graphc.bisect``)."""
+        from graphc.passes import Pipeline
+
+        from .bisect import bisect
+
+        passes = Pipeline(self.pipeline) if self.stop_after is None else Pipeline(self.pipeline).until(self.stop_after)
+        return bisect(self.fn, *args, passes=passes, rtol=rtol, atol=atol)
+
     @property
     def compile_count(self) -> int:
         return sum(len(es) for es in self._entries.values())
@@ -185,12 +211,15 @@ class CompiledFunction:
         return tracer, graph, inputs, out_tree, grad_writes
 
     def _build(self, args, sig) -> _Entry:
-        from graphc.passes import PassContext, run_pipeline
+        from graphc.passes import PassContext, RecordIRInstrument, TimingInstrument, run_pipeline
         from graphc.passes.manager import instruments_from_env
         from graphc.runtime.backends import get_backend
 
         tracer, graph, inputs, out_tree, grad_writes = self.trace(*args)
-        graph = run_pipeline(graph, self.pipeline, PassContext(instruments=instruments_from_env()))
+        timing, record = TimingInstrument(), RecordIRInstrument()
+        ctx = PassContext(instruments=instruments_from_env() + self.instruments + [timing, record],
+                          stop_after=self.stop_after)
+        graph = run_pipeline(graph, self.pipeline, ctx)
         if self.backend != "reference":
             _check_decomposed(graph, self.backend)
         executable = get_backend(self.backend).compile(graph)
@@ -206,7 +235,8 @@ class CompiledFunction:
                 bindings.append(("bound", tracer.bound[p]))
             else:
                 bindings.append(("const", np.asarray(graph.const_values[p])))
-        entry = _Entry(executable, graph, bindings, out_tree, grad_writes=grad_writes)
+        entry = _Entry(executable, graph, bindings, out_tree, grad_writes=grad_writes, pass_times=timing.times,
+                       stages=record.stages or [("trace", str(graph))])
         entry.bound_arrays = [(x, x._data) for kind, x in bindings if kind == "bound"]
         entry.flags = _guards(tracer, bindings)
         return entry

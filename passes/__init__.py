@@ -7,10 +7,12 @@ from . import cse, dce, decompose, fuse, fuse_optimizer, memory_plan, simplify  
 from .autodiff import append_backward  # noqa: E402
 from .manager import (
     PASSES,
+    DumpIRInstrument,
     Instrument,
     PassContext,
     PassInfo,
     Pipeline,
+    RecordIRInstrument,
     TimingInstrument,
     VerifyInstrument,
     get_pass,
@@ -30,5 +32,6 @@ def default_pipeline() -> Pipeline:
 
 __all__ = [
     "PASSES", "Instrument", "PassContext", "PassInfo", "Pipeline", "TimingInstrument", "VerifyInstrument",
+    "DumpIRInstrument", "RecordIRInstrument",
     "get_pass", "register_pass", "run_pipeline", "append_backward", "default_pipeline", "DEFAULT_PIPELINE",
 ]

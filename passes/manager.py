@@ -35,13 +35,20 @@ class PassInfo:
 PASSES: dict[str, PassInfo] = {}
 
 
+def _origin(fn) -> tuple[str, str]:
+    return getattr(fn, "__module__", ""), getattr(fn, "__qualname__", repr(fn))
+
+
 def register_pass(name: str | None = None):
     """Register a pass function under ``name`` (default: the function's name)."""
 
     def register(fn):
         key = name or fn.__name__
-        if key in PASSES and PASSES[key].fn is not fn:
-            raise CompileError(f"a pass named {key!r} is already registered", fix="choose another name")
+        old = PASSES.get(key)
+        # the same function defined again (a re-run notebook cell, a reloaded module) replaces itself
+        if old is not None and _origin(old.fn) != _origin(fn):
+            raise CompileError(f"a pass named {key!r} is already registered (by {old.fn.__module__}.{old.fn.__qualname__})",
+                               fix="choose another name")
         PASSES[key] = PassInfo(key, fn, (fn.__doc__ or "").strip().split("\n")[0])
         return fn
 
@@ -129,13 +136,32 @@ def instruments_from_env() -> list[Instrument]:
     return out
 
 
+class RecordIRInstrument(Instrument):
+    """Keeps the IR text of every stage in ``self.stages``: ``[("trace", text), (pass, text), ...]``."""
+
+    def __init__(self):
+        self.stages: list[tuple[str, str]] = []
+
+    def run_before_pass(self, name, graph, ctx):
+        if not self.stages:
+            self.stages.append(("trace", str(graph)))
+
+    def run_after_pass(self, name, graph, ctx):
+        self.stages.append((name, str(graph)))
+
+
 @dataclass
 class PassContext:
-    """Options and instruments for one pipeline run; passes may keep notes in ``info``."""
+    """Options and instruments for one pipeline run; passes may keep notes in ``info``.
+
+    ``stop_after`` names the last pass to run (``"trace"`` runs none): the rest of the pipeline
+    is skipped, so the backend compiles the graph as it stands after that pass.
+    """
 
     instruments: list[Instrument] = field(default_factory=list)
     disabled: set[str] = field(default_factory=set)
     info: dict = field(default_factory=dict)
+    stop_after: str | None = None
 
 
 class Pipeline:
@@ -162,26 +188,53 @@ class Pipeline:
         self.names.pop(self._index(name))
         return self
 
+    disable = remove
+
+    def replace(self, old: str, new: str) -> Pipeline:
+        """Run pass ``new`` where ``old`` was."""
+        self.names[self._index(old)] = new
+        return self
+
+    def until(self, name: str) -> Pipeline:
+        """The pipeline up to and including ``name`` (``"trace"``: no pass at all)."""
+        return Pipeline([] if name == "trace" else self.names[: self._index(name) + 1])
+
     def copy(self) -> Pipeline:
         return Pipeline(self.names)
 
     def __iter__(self):
         return iter(self.names)
 
+    def __len__(self) -> int:
+        return len(self.names)
+
     def __repr__(self) -> str:
         return "Pipeline([" + ", ".join(repr(n) for n in self.names) + "])"
+
+    def __str__(self) -> str:
+        """One pass per line with the first line of its docstring."""
+        width = max((len(n) for n in self.names), default=0)
+        return "\n".join(f"{i + 1:>2}. {n:<{width}}  {PASSES[n].doc if n in PASSES else '(not registered)'}"
+                         for i, n in enumerate(self.names))
 
 
 def run_pipeline(graph: Graph, pipeline: Iterable[str], ctx: PassContext | None = None) -> Graph:
     """Run the named passes in order, calling the context's instruments around each."""
     ctx = ctx or PassContext()
-    for name in pipeline:
-        if name in ctx.disabled:
-            continue
-        info = get_pass(name)
-        for inst in ctx.instruments:
-            inst.run_before_pass(name, graph, ctx)
-        graph = info.fn(graph, ctx)
-        for inst in ctx.instruments:
-            inst.run_after_pass(name, graph, ctx)
+    names = list(pipeline)
+    if ctx.stop_after is not None and ctx.stop_after != "trace" and ctx.stop_after not in names:
+        raise CompileError(f"cannot stop after pass {ctx.stop_after!r}: it is not in the pipeline {names}",
+                           fix=f"choose one of: trace, {', '.join(names)}")
+    if ctx.stop_after == "trace":
+        return graph
+    for name in names:
+        if name not in ctx.disabled:
+            info = get_pass(name)
+            for inst in ctx.instruments:
+                inst.run_before_pass(name, graph, ctx)
+            graph = info.fn(graph, ctx)
+            for inst in ctx.instruments:
+                inst.run_after_pass(name, graph, ctx)
+        if name == ctx.stop_after:
+            break
     return graph
