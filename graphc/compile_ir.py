@@ -4,7 +4,7 @@ A pass can be tried on a graph someone saved, and a graph can be saved with ever
 needs to run::
 
     graphc.save_ir(train_step, x, y, path="step.gir")      # the traced step, its weights in step.npz
-    step = graphc.compile_ir("step.gir", passes=["simplify", "my_pass", "fuse", "memory_plan"])
+    step = graphc.compile_ir("step.gir", passes=["decompose", "simplify", "my_pass", "fuse", "memory_plan"])
     loss = step(x, y)                                        # numpy arrays or tensors, inputs in order
 
 The callable takes one array per ``input`` placeholder, in the graph's order. Parameters,
@@ -82,6 +82,7 @@ class IRFunction:
         from graphc.passes import DEFAULT_PIPELINE, PassContext, TimingInstrument, run_pipeline
         from graphc.passes.manager import instruments_from_env
         from graphc.runtime.backends import get_backend
+        from .compile import _check_decomposed
 
         self.inputs = [p.name for p in graph.placeholders if p.role == "input"]
         self.values: dict[str, np.ndarray] = {}
@@ -105,6 +106,8 @@ class IRFunction:
         ctx = PassContext(instruments=instruments_from_env() + list(instruments or []) + [self.timing],
                           stop_after=stop_after)
         self.graph = run_pipeline(graph, list(passes) if passes is not None else list(DEFAULT_PIPELINE), ctx)
+        if backend != "reference":
+            _check_decomposed(self.graph, backend)
         self.executable = get_backend(backend).compile(self.graph)
 
     def __call__(self, *inputs):

@@ -78,12 +78,17 @@ def _stored_reason(plan, node: Node) -> str:
 
 
 def fusion_groups(graph: Graph) -> list[FusionGroup]:
-    """Kernels in graph order, each with the ops computed inside it.
+    """Kernels in execution order, each with the ops computed inside it.
 
-    A node that is not stored is fused into every kernel that reads it (through other fused
-    nodes); when that is more than one kernel it is recomputed in each.
+    With the fusion pass's schedule, a kernel is what the backend builds: a group root (a
+    matmul or reductions with their epilogue stores) or a stored value, then the end-of-step
+    updates. A node that is not stored is computed in every kernel that reads it (through
+    other fused nodes); when that is more than one kernel it is recomputed in each.
     """
     plan = fusion_plan(graph)
+    schedule = getattr(plan, "schedule", None) if plan is not None else None
+    if schedule:
+        return [_planned_group(plan, k) for k in schedule]
     roots = [n for n in graph.nodes if n.op == "assign" or (n.op != "constant" and _stored(plan, n))]
     root_set = set(roots)
     kernels_of: dict[Node, set[Node]] = {}
@@ -99,6 +104,36 @@ def fusion_groups(graph: Graph) -> list[FusionGroup]:
         for r in kernels_of.get(n, ()):
             groups[r].members.append(n)
     return [groups[r] for r in roots]
+
+
+def _planned_group(plan, kernel) -> FusionGroup:
+    """The ops one scheduled kernel computes: everything between what it reads and what it stores."""
+    group = kernel.group
+    outs = [kernel.root, *(group.producers if group is not None else ()), *kernel.ends]
+    stored = set(outs)
+    seen, members, stack = set(), [], list(outs)
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        if n is not kernel.root:
+            members.append(n)
+        for x in n.inputs:
+            if x.is_placeholder or (x.op == "constant" and not x.inputs) or (x in plan.materialized and x not in stored):
+                continue
+            stack.append(x)
+    order = {n: i for i, n in enumerate(kernel.root.graph.nodes)} if hasattr(kernel.root, "graph") else {}
+    members.sort(key=lambda n: order.get(n, 0))
+    if kernel.root.op == "assign":
+        reason = "persistent update"
+    elif kernel.final:
+        reason = "output copy"
+    elif group is not None and group.ends:
+        reason = f"{kernel.root.op} with {len(group.ends)} epilogue store(s)"
+    else:
+        reason = _stored_reason(plan, kernel.root)
+    return FusionGroup(kernel.root, reason, members)
 
 
 def why_not_fused(plan, producer: Node, consumer: Node) -> str:
@@ -121,11 +156,17 @@ def why_not_fused(plan, producer: Node, consumer: Node) -> str:
 def unfused_pairs(graph: Graph) -> list[tuple[Node, Node, str]]:
     """Every (producer, consumer) edge between two ops in different kernels, with the reason."""
     plan = fusion_plan(graph)
+    kernels_of: dict[Node, set[int]] = {}
+    for i, g in enumerate(fusion_groups(graph)):
+        for n in (g.root, *g.members):
+            kernels_of.setdefault(n, set()).add(i)
     pairs = []
     for c in graph.nodes:
         for p in dict.fromkeys(c.inputs):
-            if p.is_placeholder or p.op == "constant" or not _stored(plan, p):
+            if p.is_placeholder or p.op == "constant" or p not in kernels_of:
                 continue
+            if c in kernels_of and kernels_of[c] <= kernels_of[p]:
+                continue  # computed in every kernel that computes its reader
             pairs.append((p, c, why_not_fused(plan, p, c)))
     return pairs
 

@@ -44,11 +44,11 @@ def _mlp_step(seed=0):
 
 def test_pipeline_replace_until_disable_and_print():
     pipe = default_pipeline()
-    assert pipe.copy().replace("cse", "dce").names == ["simplify", "dce", "dce", "fuse", "memory_plan"]
-    assert pipe.until("cse").names == ["simplify", "cse"] and pipe.until("trace").names == []
+    assert pipe.copy().replace("cse", "dce").names == ["decompose", "simplify", "dce", "dce", "fuse_optimizer", "fuse", "memory_plan"]
+    assert pipe.until("cse").names == ["decompose", "simplify", "cse"] and pipe.until("trace").names == []
     assert "fuse" not in pipe.copy().disable("fuse").names
     text = str(pipe)
-    assert text.splitlines()[0].startswith(" 1. simplify") and "memory_plan" in text.splitlines()[-1]
+    assert text.splitlines()[0].startswith(" 1. decompose") and "memory_plan" in text.splitlines()[-1]
 
 
 def test_stop_after_a_pass_compiles_the_graph_at_that_stage():
@@ -59,7 +59,7 @@ def test_stop_after_a_pass_compiles_the_graph_at_that_stage():
     np.testing.assert_allclose(full(x).numpy(), early(x).numpy(), rtol=1e-5)
     (graph,) = early.graphs()
     assert "fusion" not in graph.meta and early.stats()["kernels"] > full.stats()["kernels"]
-    assert [s for s, _ in early._last.stages] == ["trace", "simplify", "cse"]
+    assert [s for s, _ in early._last.stages] == ["trace", "decompose", "simplify", "cse"]
     assert [s for s, _ in full._last.stages] == ["trace", *default_pipeline()]
     with pytest.raises(graphc.CompileError, match="cannot stop after pass 'fusee'") as e:
         graphc.compile(model, stop_after="fusee")(x)
@@ -71,7 +71,7 @@ def test_bisect_names_the_deliberately_wrong_pass_and_leaves_the_model_alone():
     before = [p.detach().numpy().copy() for p in model.parameters()]
     report = graphc.bisect(step, x, y, passes=default_pipeline().insert_after("cse", "test_relu_to_abs"))
     assert report.first_bad == "test_relu_to_abs"
-    assert [c.ok for c in report.checks] == [True, True, True, False, False, False, False]
+    assert [c.ok for c in report.checks] == [True, True, True, True, False, False, False, False, False]
     assert "first pass that differs from eager mode: test_relu_to_abs" in str(report)
     for p, b in zip(model.parameters(), before):
         np.testing.assert_array_equal(p.detach().numpy(), b)
@@ -82,14 +82,14 @@ def test_bisect_of_a_compiled_forward_and_its_tolerance():
     graphc.manual_seed(1)
     model = nn.Sequential(nn.Linear(5, 5), nn.ReLU())
     x = graphc.randn(3, 5)
-    compiled = graphc.compile(model, passes=["simplify", "test_relu_to_abs", "fuse"])
+    compiled = graphc.compile(model, passes=["decompose", "simplify", "test_relu_to_abs", "fuse"])
     report = compiled.bisect(x)
-    assert [c.stage for c in report.checks] == ["trace", "simplify", "test_relu_to_abs", "fuse"]
-    assert report.first_bad == "test_relu_to_abs" and report.checks[2].worst == "output 0"
-    assert report.checks[2].max_abs > 0 and report.checks[1].max_abs == 0
+    assert [c.stage for c in report.checks] == ["trace", "decompose", "simplify", "test_relu_to_abs", "fuse"]
+    assert report.first_bad == "test_relu_to_abs" and report.checks[3].worst == "output 0"
+    assert report.checks[3].max_abs > 0 and report.checks[2].max_abs == 0
     assert compiled.bisect(x, atol=1e9).first_bad is None  # any difference is within a huge tolerance
-    early = graphc.compile(model, passes=["simplify", "test_relu_to_abs", "fuse"], stop_after="simplify")
-    assert [c.stage for c in early.bisect(x).checks] == ["trace", "simplify"]
+    early = graphc.compile(model, passes=["decompose", "simplify", "test_relu_to_abs", "fuse"], stop_after="simplify")
+    assert [c.stage for c in early.bisect(x).checks] == ["trace", "decompose", "simplify"]
 
 
 def test_compare_reports_nan_and_shape_mismatches():
@@ -121,7 +121,7 @@ def test_compile_ir_runs_a_users_pass_on_saved_ir_and_checks_what_it_is_given(tm
     model = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
     x = graphc.randn(2, 4)
     path = graphc.save_ir(model, x, path=tmp_path / "fwd.gir")
-    f = graphc.compile_ir(path, passes=["test_relu_to_abs", "fuse", "memory_plan"])
+    f = graphc.compile_ir(path, passes=["decompose", "test_relu_to_abs", "fuse", "memory_plan"])
     np.testing.assert_allclose(f(x), np.abs(x.numpy() @ model[0].weight.detach().numpy().T + model[0].bias.detach().numpy()),
                                rtol=1e-5)
     with pytest.raises(graphc.GraphcError, match="takes 1 inputs"):
