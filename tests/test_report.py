@@ -100,9 +100,10 @@ def test_report_holds_every_part(tmp_path, monkeypatch):
     html = compiled.report(tmp_path / "r.html").read_text()
     for section in ("summary", "passes", "stages", "fusion", "unfused", "kernels", "memory", "profile", "graph"):
         assert f"<section id='{section}'>" in html
-    assert "000_trace" in html and "005_memory_plan" in html and "buffer-timeline" in html
-    assert html.split("<code>004_fuse</code>")[1].split("</summary>")[0].endswith("(IR text unchanged)")  # a plan only
-    assert "matmul is not pointwise" in html and "us/call" in html
+    assert "000_trace" in html and f"{len(graphc.passes.DEFAULT_PIPELINE):03d}_memory_plan" in html and "buffer-timeline" in html
+    fuse_stage = f"<code>{graphc.passes.DEFAULT_PIPELINE.index('fuse') + 1:03d}_fuse</code>"
+    assert html.split(fuse_stage)[1].split("</summary>")[0].endswith("(IR text unchanged)")  # a plan only
+    assert "matmul with 1 epilogue store(s)" in html and "operand of a matmul" in html and "us/call" in html
     assert ("<svg" in html.split("id='graph'")[1]) == (shutil.which("dot") is not None)
 
 
