@@ -156,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", help="stop after this pass (or 'trace' for the unoptimised graph)")
     p.add_argument("--dot", help="also write the graph as Graphviz DOT to this file")
     p.set_defaults(run=cmd_ir)
+    from graphc.cli_bench import register as register_bench
+    register_bench(sub)
     return parser
 
 
