@@ -14,8 +14,10 @@ def why_unavailable() -> str | None:
     """None when JAX can be used here, else why not."""
     try:
         import jax  # noqa: F401
-    except Exception as e:  # ImportError, or a broken install
-        return f"not installed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+    except ImportError:
+        return "JAX is not installed"
+    except Exception as e:  # a broken install
+        return f"JAX does not import: {type(e).__name__}: {(str(e).splitlines() or [''])[0][:120]}"
     return None
 
 
