@@ -21,7 +21,7 @@ from graphc.cli import build_parser
 def test_quick_run_checks_agreement_then_prints_the_table(tmp_path, capfd):
     md, raw = tmp_path / "bench.md", tmp_path / "bench.json"
     rc = runner.main(["--quick", "--only", "mlp_b1,sgemm256", "--contenders", "graphc,eager", "--threads", "1",
-                      "--rounds", "1", "--sample-ms", "1", "--no-compile-time", "--markdown", str(md),
+                      "--rounds", "1", "--sample-ms", "1", "--no-compile-time", "--profile", "--markdown", str(md),
                       "--json", str(raw)])
     out, err = capfd.readouterr()
     assert rc == 0, err
@@ -39,6 +39,7 @@ def test_quick_run_checks_agreement_then_prints_the_table(tmp_path, capfd):
     assert all(r["median_s"] > 0 for r in rows.values())
     # the batch-1 targets are judged on the graphc row
     assert "<= 10 us; >= 3x eager: " in out
+    assert "GRAPHC_PROFILE=1, mlp_b1, 1 thread:" in out and "us/call" in out
 
 
 def _fake(values_by_name: dict[str, list[float]]) -> workloads.Workload:
