@@ -115,3 +115,12 @@ def test_graphc_bench_is_a_subcommand_and_rejects_unknown_workloads(capsys):
     assert args.quick and args.only == "mlp"
     assert runner.main(["--only", "resnet"]) == 2
     assert "unknown workload 'resnet'" in capsys.readouterr().err
+
+
+def test_benchmarks_bench_py_is_the_same_command():
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
+    out = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("usage: python benchmarks/bench.py") and "--only" in out.stdout

@@ -72,13 +72,13 @@ def main(config_path: str, out_path: str) -> int:
         config = json.load(f)
     settings = apply_threads(config["threads"])
     log(f"bench [{config['label']}]: threads in effect {settings}")
-    from .errors import BenchError
+    from .errors import Disagreement
 
     try:
         result = run_setting(config)
-    except BenchError as e:
+    except Disagreement as e:
         log(f"bench: {e}")
-        return 3
+        return 3  # the parent's signal for "the contenders disagree"
     result["thread_settings"] = settings
     with open(out_path, "w") as f:
         json.dump(result, f)
