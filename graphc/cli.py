@@ -5,6 +5,7 @@
     graphc ir FILE.py:NAME --input-shape 64,784 [--train] [--until PASS] [--dot out.dot] [--svg out.svg] [--png out.png]
     graphc export FILE.py:NAME --input-shape 64,784 --out DIR [--name NAME]   a C library
     graphc report FILE.py:NAME --input-shape 64,784 [--train] [--profile] -o report.html
+    graphc bench [--quick] [--only mlp,lenet] [--threads 1,all] [--markdown out.md]   speed vs PyTorch
 
 A model is named ``FILE.py:NAME``: ``NAME`` is an ``nn.Module`` subclass (built with no
 arguments), a module instance, or a function returning one. ``--input-shape`` gives the shape of
@@ -172,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_report import add_report_command
 
     add_report_command(sub)
+    from .cli_bench import register as register_bench
+
+    register_bench(sub)
     return parser
 
 
