@@ -1,5 +1,6 @@
 """The ``graphc`` command.
 
+    graphc demo [--epochs 10] [--out DIR] [--no-export]   train a CNN on digits, export it, run it in C
     graphc info                                   versions, CPU features, cache
     graphc cache clear                            empty the compile cache
     graphc ir FILE.py:NAME --input-shape 64,784 [--train] [--until PASS] [--dot out.dot]
@@ -124,9 +125,19 @@ def cmd_info(args) -> int:
     print(f"numpy       {np.__version__}")
     print(f"llvmlite    {llvmlite.__version__} (LLVM {'.'.join(map(str, llvm.llvm_version_info))})")
     print(f"cpu         {llvm.get_host_cpu_name()} ({', '.join(vector) or 'no vector extensions'})")
-    print("cuda        not available (the CUDA backend is not built yet)")
+    print(f"cuda        {cuda_status()}")
     print(f"cache       {cache.cache_dir()} ({cache.size_bytes() / 1e6:.1f} MB, {'on' if cache.enabled() else 'off: GRAPHC_CACHE=0'})")
     return 0
+
+
+def cuda_status() -> str:
+    """One line on CUDA: whether graphc's CUDA backend exists here and finds a GPU."""
+    import graphc
+
+    cuda = getattr(graphc, "cuda", None)
+    if cuda is None or not hasattr(cuda, "is_available"):
+        return "not available (this graphc has no CUDA backend)"
+    return "available" if cuda.is_available() else "not available (no CUDA driver or GPU found)"
 
 
 def cmd_cache(args) -> int:
@@ -156,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", help="stop after this pass (or 'trace' for the unoptimised graph)")
     p.add_argument("--dot", help="also write the graph as Graphviz DOT to this file")
     p.set_defaults(run=cmd_ir)
+    from graphc.demo import add_parser as add_demo_parser
+
+    add_demo_parser(sub)
     return parser
 
 
