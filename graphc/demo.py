@@ -112,7 +112,7 @@ def train(model, epochs: int, seed: int, stream):
     step = graphc.compile(_make_step(model, opt, nn.CrossEntropyLoss()), name="train_step")
     losses, compile_s, steady_s, steady_n = [], 0.0, 0.0, 0
     for epoch in range(epochs):
-        bar = ProgressBar(len(loader), f"epoch {epoch + 1:>2}/{epochs}", stream=stream)
+        bar = ProgressBar(len(loader), f"epoch {epoch + 1}/{epochs}", stream=stream)
         total = 0.0
         for xb, yb in loader:
             compiled_before = step.compile_count
