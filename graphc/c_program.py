@@ -27,13 +27,13 @@ def c_compiler() -> str:
 
 def build_c_program(source: Path, lib_dir: Path, name: str, exe: Path) -> Path:
     """Compile ``source`` against ``lib<name>.so`` (or ``lib<name>.a``) and ``<name>.h`` in ``lib_dir``."""
-    lib_dir = Path(lib_dir).resolve()
+    given, lib_dir = Path(lib_dir), Path(lib_dir).resolve()
     if (lib_dir / f"lib{name}.so").is_file():
         link = [f"-L{lib_dir}", f"-l{name}", "-Wl,-rpath,$ORIGIN", f"-Wl,-rpath,{lib_dir}"]
     elif (lib_dir / f"lib{name}.a").is_file():
         link = [str(lib_dir / f"lib{name}.a"), "-lpthread"]
     else:
-        raise ExportError(f"neither lib{name}.so nor lib{name}.a is in {lib_dir}",
+        raise ExportError(f"neither lib{name}.so nor lib{name}.a is in {given}",
                           fix="export the model into that folder first (graphc.export)")
     cmd = [*c_compiler().split(), "-O2", "-std=c99", f"-I{lib_dir}", "-o", str(exe), str(source), *link, "-lm"]
     done = subprocess.run(cmd, capture_output=True, text=True)
