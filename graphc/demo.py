@@ -138,13 +138,32 @@ def accuracy(model) -> float:
         return (model(x).argmax(1) == y).float().mean().item()
 
 
+SHADES = " .:-=+*#%@"
+
+
+def render_digits(images, labels, python_pred, c_pred=None) -> str:
+    """The images side by side as text (one shade per pixel), with label and prediction rows."""
+    pixels = images.numpy()[:, 0]
+    cell = pixels.shape[-1] + 3
+
+    def shade(v: float) -> str:
+        return SHADES[min(int(v * len(SHADES)), len(SHADES) - 1)]
+
+    rows = ["  " + "".join("".join(shade(v) for v in img[r]).ljust(cell) for img in pixels).rstrip()
+            for r in range(pixels.shape[1])]
+    table = [("label", labels), ("python", python_pred)] + ([("C", c_pred)] if c_pred is not None else [])
+    for title, values in table:
+        rows.append("  " + "".join(f"{title} {v}".ljust(cell) for v in values).rstrip())
+    return "\n".join(rows)
+
+
 def run_demo(epochs: int = 10, out: str | Path = "graphc-demo", export: bool = True, seed: int = 0,
              stream=None, progress=None) -> DemoResult:
     """Train, evaluate, compare with eager, and (``export=True``) export and run in C.
 
     ``stream`` receives the report (stdout by default), ``progress`` the progress bars (stderr).
     """
-    from graphc.demo_export import export_and_run_c
+    from graphc.demo_export import C_IMAGES, export_and_run_c
 
     stream = stream if stream is not None else sys.stdout
     progress = progress if progress is not None else sys.stderr
@@ -165,10 +184,24 @@ def run_demo(epochs: int = 10, out: str | Path = "graphc-demo", export: bool = T
     print(f"speed          compiled {compiled_sps:,.0f} steps/s, eager {eager_sps:,.0f} steps/s "
           f"({compiled_sps / eager_sps:.1f}x), compilation {compile_s:.1f} s", file=stream)
     result = DemoResult(losses, acc, compiled_sps, eager_sps, compile_s)
+    x, y = digits(train=False).tensors()
+    images, labels = x[:C_IMAGES], y[:C_IMAGES]
+    with graphc.no_grad():
+        python_pred = model(images).argmax(1).tolist()
+    c_pred = None
     if export:
-        export_and_run_c(model, Path(out), result, stream)
+        c_pred, result.files = export_and_run_c(model, Path(out), images, labels, stream)
     else:
         print("export skipped (--no-export)", file=stream)
+    if c_pred is not None:
+        result.predictions = list(zip(labels.tolist(), python_pred, c_pred))
+    print(f"the first {C_IMAGES} test digits, predicted by the trained model"
+          + (" in Python and by the C program:" if c_pred is not None else ":"), file=stream)
+    print(render_digits(images, labels.tolist(), python_pred, c_pred), file=stream)
+    if result.files:
+        print("files written:", file=stream)
+        for role, path in result.files.items():
+            print(f"  {role:<17} {path}", file=stream)
     result.seconds = time.perf_counter() - began
     print(f"done in {result.seconds:.1f} s", file=stream)
     return result

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import graphc
 from graphc.c_program import build_c_program, run_program
-from graphc.datasets import digits
 
 __all__ = ["export_and_run_c", "C_IMAGES", "c_source"]
 
@@ -66,30 +65,23 @@ def c_source(images, labels, name: str = NAME) -> str:
                           labels=", ".join(str(int(v)) for v in labels.tolist()))
 
 
-def export_and_run_c(model, out: Path, result, stream) -> None:
-    """Export ``model``'s forward into ``out``, build the C program, run it; fill ``result``."""
+def export_and_run_c(model, out: Path, images, labels, stream) -> tuple[list[int] | None, dict[str, Path]]:
+    """Export ``model``'s forward into ``out``, build the C program for ``images``, run it.
+
+    Returns the C program's predictions and the files written by role; ``(None, {})`` after
+    saying so on ``stream`` when this graphc has no ``graphc.export``.
+    """
     if not hasattr(graphc, "export"):
         print("export skipped: this graphc has no graphc.export yet (C library export is not built in)", file=stream)
-        return
+        return None, {}
     out.mkdir(parents=True, exist_ok=True)
-    x, y = digits(train=False).tensors()
-    images, labels = x[:C_IMAGES], y[:C_IMAGES]
-    with graphc.no_grad():
-        python_pred = model(images).argmax(1).tolist()
     graphc.export({"forward": graphc.compile(model)}, out, name=NAME, example_inputs={"forward": (images,)})
     source = out / "predict_digits.c"
     source.write_text(c_source(images, labels))
     exe = build_c_program(source, out, NAME, out / "predict_digits")
     lines = run_program(exe.resolve(), f"{NAME}.safetensors", cwd=out).split()
-    c_pred = [int(v) for v in lines[1::2]]
-    result.predictions = list(zip(labels.tolist(), python_pred, c_pred))
-    print(f"C program on {len(c_pred)} test digits (label / Python / C):", file=stream)
-    for i, (label, py, c) in enumerate(result.predictions):
-        mark = "" if c == label else "   <- wrong"
-        print(f"  digit {i}: label {label}  python {py}  C {c}{mark}", file=stream)
+    predictions = [int(v) for v in lines[1::2]]
     files = {"library": out / f"lib{NAME}.so", "static library": out / f"lib{NAME}.a", "header": out / f"{NAME}.h",
-             "weights": out / f"{NAME}.safetensors", "C program": source, "executable": exe}
-    result.files = {role: path for role, path in files.items() if path.exists()}
-    print("files written:", file=stream)
-    for role, path in result.files.items():
-        print(f"  {role:<15} {path}", file=stream)
+             "weights": out / f"{NAME}.safetensors", "export's example": out / f"{NAME}_main.c",
+             "C program": source, "executable": exe}
+    return predictions, {role: path for role, path in files.items() if path.exists()}

@@ -30,6 +30,7 @@ def test_demo_reaches_95_percent_in_under_a_minute_and_is_deterministic(tmp_path
     assert result.compiled_steps_per_s > result.eager_steps_per_s
     text = report.getvalue()
     assert "test accuracy" in text and "compiled" in text and "eager" in text and "export skipped (--no-export)" in text
+    assert "label" in text and "python" in text
     assert "\r" in bars.getvalue() and "steps/s" in bars.getvalue() and "epoch 10/10" in bars.getvalue()
     again = run_demo(epochs=2, out=tmp_path / "out", export=False, stream=io.StringIO(), progress=io.StringIO())
     assert again.losses == result.losses[:2]
@@ -72,18 +73,30 @@ def test_demo_exports_and_the_c_program_agrees_with_python(tmp_path):
     for role in ("header", "weights", "C program", "executable"):
         assert result.files[role].is_file(), role
     assert "library" in result.files or "static library" in result.files
-    assert str(tmp_path) in report.getvalue() and "label" in report.getvalue()
+    assert str(tmp_path) in report.getvalue() and "files written" in report.getvalue()
+    assert "C " in report.getvalue().split("test digits")[1]
 
 
 def test_demo_without_export_support_says_so(tmp_path, monkeypatch):
     monkeypatch.delattr(graphc, "export", raising=False)
-    from graphc.demo import DemoResult
     from graphc.demo_export import export_and_run_c
 
     report = io.StringIO()
-    result = DemoResult([], 0.0, 0.0, 0.0, 0.0)
-    export_and_run_c(None, tmp_path / "out", result, report)
-    assert "export skipped" in report.getvalue() and not (tmp_path / "out").exists() and result.files == {}
+    x, y = digits(train=False).tensors()
+    assert export_and_run_c(None, tmp_path / "out", x[:2], y[:2], report) == (None, {})
+    assert "export skipped" in report.getvalue() and not (tmp_path / "out").exists()
+
+
+def test_digits_render_as_text_with_labels_and_predictions():
+    from graphc.demo import render_digits
+
+    x, y = digits(train=False).tensors()
+    text = render_digits(x[:3], y[:3].tolist(), [1, 2, 3], [4, 5, 6]).splitlines()
+    assert len(text) == 8 + 3
+    assert text[8].split() == ["label", str(int(y[0])), "label", str(int(y[1])), "label", str(int(y[2]))]
+    assert text[9].split()[1::2] == ["1", "2", "3"] and text[10].split()[1::2] == ["4", "5", "6"]
+    blank = x[0].numpy()[0, 0, 0] == 0
+    assert (text[0][2] == " ") == blank and "@" in "".join(text[:8])
 
 
 # ---------------------------------------------------------------- building C programs
