@@ -132,8 +132,7 @@ def train(model, epochs: int, seed: int, stream):
     return losses, steady_n / max(steady_s, 1e-9), compile_s, loader
 
 
-def accuracy(model) -> float:
-    x, y = digits(train=False).tensors()
+def accuracy(model, x, y) -> float:
     with graphc.no_grad():
         return (model(x).argmax(1) == y).float().mean().item()
 
@@ -172,19 +171,19 @@ def run_demo(epochs: int = 10, out: str | Path = "graphc-demo", export: bool = T
     model = DigitsCNN()
     initial = {k: v.clone() for k, v in model.state_dict().items()}
     n_params = sum(p.numel() for p in model.parameters())
+    x, y = digits(train=False).tensors()
     print(f"graphc demo: a {n_params:,}-parameter CNN on the bundled handwritten digits "
-          f"({len(digits()):,} training, {len(digits(train=False))} test images)", file=stream)
+          f"({len(digits()):,} training, {len(y)} test images)", file=stream)
     print(f"training {epochs} epochs with a compiled step (the first steps trace, optimise and JIT it)", file=stream)
     stream.flush()
     losses, compiled_sps, compile_s, loader = train(model, epochs, seed, progress)
     model.eval()
-    acc = accuracy(model)
+    acc = accuracy(model, x, y)
     eager_sps = _eager_steps_per_s(initial, loader)
-    print(f"test accuracy  {acc:.1%} ({round(acc * len(digits(train=False)))} of {len(digits(train=False))})", file=stream)
+    print(f"test accuracy  {acc:.1%} ({round(acc * len(y))} of {len(y)})", file=stream)
     print(f"speed          compiled {compiled_sps:,.0f} steps/s, eager {eager_sps:,.0f} steps/s "
           f"({compiled_sps / eager_sps:.1f}x), compilation {compile_s:.1f} s", file=stream)
     result = DemoResult(losses, acc, compiled_sps, eager_sps, compile_s)
-    x, y = digits(train=False).tensors()
     images, labels = x[:C_IMAGES], y[:C_IMAGES]
     with graphc.no_grad():
         python_pred = model(images).argmax(1).tolist()

@@ -207,3 +207,9 @@ def test_module_docstring_examples_run():
     for module in (digits_module, images_module, idx, progress_module):
         failed, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert tried > 0 and failed == 0, module.__name__
+
+
+def test_reachable_as_graphc_datasets_after_import_graphc():
+    code = "import graphc; print(len(graphc.datasets.digits(train=False)), graphc.datasets.MNIST.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["355", "MNIST"]
