@@ -154,7 +154,7 @@ def cmd_cache(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="graphc", description="Ahead-of-time compiler for PyTorch-style training code.")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("info", help="versions, CPU features used by codegen, cache location and size")
+    p = sub.add_parser("info", help="versions, CPU features used by codegen, CUDA availability, cache location and size")
     p.set_defaults(run=cmd_info)
     p = sub.add_parser("cache", help="show or clear the compile cache")
     p.add_argument("action", choices=["clear", "info"], nargs="?", default="info")

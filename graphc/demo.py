@@ -174,7 +174,7 @@ def run_demo(epochs: int = 10, out: str | Path = "graphc-demo", export: bool = T
     x, y = digits(train=False).tensors()
     print(f"graphc demo: a {n_params:,}-parameter CNN on the bundled handwritten digits "
           f"({len(digits()):,} training, {len(y)} test images)", file=stream)
-    print(f"training {epochs} epochs with a compiled step (the first steps trace, optimise and JIT it)", file=stream)
+    print(f"training {epochs} epoch{'s' if epochs != 1 else ''} with a compiled step (the first steps trace, optimise and JIT it)", file=stream)
     stream.flush()
     losses, compiled_sps, compile_s, loader = train(model, epochs, seed, progress)
     model.eval()

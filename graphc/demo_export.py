@@ -75,7 +75,9 @@ def export_and_run_c(model, out: Path, images, labels, stream) -> tuple[list[int
         print("export skipped: this graphc has no graphc.export yet (C library export is not built in)", file=stream)
         return None, {}
     out.mkdir(parents=True, exist_ok=True)
-    graphc.export({"forward": graphc.compile(model)}, out, name=NAME, example_inputs={"forward": (images,)})
+    forward = graphc.compile(model)
+    forward(images)                           # compiled for this batch shape before exporting
+    graphc.export({"forward": forward}, out, name=NAME, example_inputs={"forward": (images,)})
     source = out / "predict_digits.c"
     source.write_text(c_source(images, labels))
     exe = build_c_program(source, out, NAME, out / "predict_digits")

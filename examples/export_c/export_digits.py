@@ -62,7 +62,9 @@ def main(out="build/export_c", epochs=5):
     if not hasattr(torch, "export"):
         print(f"python accuracy {python_accuracy:.1%}; this graphc has no graphc.export yet, so no C library")
         return python_accuracy, None
-    torch.export({"forward": torch.compile(model)}, out, name=NAME, example_inputs={"forward": (x[:BATCH],)})
+    forward = torch.compile(model)
+    forward(x[:BATCH])                           # compiled for the exported batch shape
+    torch.export({"forward": forward}, out, name=NAME, example_inputs={"forward": (x[:BATCH],)})
     x.numpy().astype("<f4").tofile(out / "test_images.f32")
     y.numpy().astype("<i4").tofile(out / "test_labels.i32")
     exe = build_c_program(HERE / "predict.c", out, NAME, out / "predict")
