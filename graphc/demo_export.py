@@ -75,6 +75,7 @@ def export_and_run_c(model, out: Path, images, labels, stream) -> tuple[list[int
         print("export skipped: this graphc has no graphc.export yet (C library export is not built in)", file=stream)
         return None, {}
     out.mkdir(parents=True, exist_ok=True)
+    out = out.resolve()                       # the report names every file by its full path
     forward = graphc.compile(model)
     forward(images)                           # compiled for this batch shape before exporting
     graphc.export({"forward": forward}, out, name=NAME, example_inputs={"forward": (images,)})
