@@ -15,7 +15,7 @@ license). Each pixel counts the ink in a 4x4 block of a 32x32 bitmap, so it is a
 
 The split is fixed and stratified: going through the images in the order scikit-learn ships
 them, every fifth image of each digit (its 5th, 10th, 15th, ...) is in the test set, 355
-images; the other 1,442 are the training set. Each digit is a tenth of either half.
+images; the other 1,442 are the training set. Each digit is about a tenth of either half.
 """
 
 from __future__ import annotations
