@@ -8,10 +8,26 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .ir import dtypes as _dtypes
-from .ir.dtypes import DType
+from . import (  # noqa: E402
+    _tensor_methods,  # noqa: F401  (attaches the Tensor methods)
+    autograd,
+    datasets,  # graphc.datasets.digits(); it builds on utils.data
+    indexing,  # noqa: F401  (attaches __getitem__ / __setitem__)
+    nn,
+    optim,
+    transforms,
+    utils,
+)
+from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .bisect import bisect  # noqa: E402
+from .compile import compile  # noqa: A004  (graphc.compile, as torch.compile)
+from .compile_ir import compile_ir, save_ir  # noqa: E402
+from .device import device
+from .export import export  # noqa: E402  (graphc.export: a C library of compiled functions)
+from .factories import *  # noqa: F401,F403
+from .functions import *  # noqa: F401,F403  (graphc.exp, graphc.cat, ... as torch.*)
+from .ir.dtypes import DType, float32, float64, int32, int64
 from .ir.dtypes import bool_ as bool  # noqa: A001  (torch.bool)
-from .ir.dtypes import float32, float64, int32, int64
 from .ir.errors import (
     AutogradError,
     CompileError,
@@ -23,22 +39,10 @@ from .ir.errors import (
     ShapeError,
     TraceError,
 )
-from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .device import device
-from .tensor import Size, Tensor
-from . import autograd
-from . import _tensor_methods  # noqa: F401  (attaches the Tensor methods)
-from .factories import *  # noqa: F401,F403
 from .random import *  # noqa: F401,F403
-from . import indexing  # noqa: F401  (attaches __getitem__ / __setitem__)
-from .functions import *  # noqa: F401,F403  (graphc.exp, graphc.cat, ... as torch.*)
-from .compile import compile  # noqa: A004  (graphc.compile, as torch.compile)
-from . import nn, optim, transforms, utils  # noqa: E402
 from .serialization import load, save  # noqa: E402
+from .tensor import Size, Tensor
 from .threads import get_num_threads, set_num_threads  # noqa: E402
-from .export import export  # noqa: E402  (graphc.export: a C library of compiled functions)
-from .bisect import bisect  # noqa: E402
-from .compile_ir import compile_ir, save_ir  # noqa: E402
 
 float = float32  # noqa: A001  (torch.float)
 double = float64
@@ -50,8 +54,6 @@ __all__ = [
     "Tensor", "Size", "DType", "dtype", "float32", "float64", "int32", "int64", "bool", "float", "double",
     "long", "int", "device", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "autograd",
     "GraphcError", "ShapeError", "DTypeError", "TraceError", "CompileError", "ExportError", "IRError",
-    "AutogradError", "DeviceError", "compile", "nn", "optim", "utils", "transforms", "save", "load",
-    "set_num_threads", "get_num_threads",
-    "export",
-    "bisect", "compile_ir", "save_ir",
+    "AutogradError", "DeviceError", "compile", "nn", "optim", "utils", "datasets", "transforms", "save", "load",
+    "set_num_threads", "get_num_threads", "export", "bisect", "compile_ir", "save_ir",
 ]

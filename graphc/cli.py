@@ -1,5 +1,6 @@
 """The ``graphc`` command.
 
+    graphc demo [--epochs 10] [--out DIR] [--no-export]   train a CNN on digits, export it, run it in C
     graphc info                                   versions, CPU features, cache
     graphc cache clear                            empty the compile cache
     graphc ir FILE.py:NAME --input-shape 64,784 [--train] [--until PASS] [--dot out.dot] [--svg out.svg] [--png out.png]
@@ -133,9 +134,19 @@ def cmd_info(args) -> int:
     print(f"numpy       {np.__version__}")
     print(f"llvmlite    {llvmlite.__version__} (LLVM {'.'.join(map(str, llvm.llvm_version_info))})")
     print(f"cpu         {llvm.get_host_cpu_name()} ({', '.join(vector) or 'no vector extensions'})")
-    print("cuda        not available (the CUDA backend is not built yet)")
+    print(f"cuda        {cuda_status()}")
     print(f"cache       {cache.cache_dir()} ({cache.size_bytes() / 1e6:.1f} MB, {'on' if cache.enabled() else 'off: GRAPHC_CACHE=0'})")
     return 0
+
+
+def cuda_status() -> str:
+    """One line on CUDA: whether graphc's CUDA backend exists here and finds a GPU."""
+    import graphc
+
+    cuda = getattr(graphc, "cuda", None)
+    if cuda is None or not hasattr(cuda, "is_available"):
+        return "not available (this graphc has no CUDA backend)"
+    return "available" if cuda.is_available() else "not available (no CUDA driver or GPU found)"
 
 
 def cmd_cache(args) -> int:
@@ -152,7 +163,7 @@ def cmd_cache(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="graphc", description="Ahead-of-time compiler for PyTorch-style training code.")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("info", help="versions, CPU features used by codegen, cache location and size")
+    p = sub.add_parser("info", help="versions, CPU features used by codegen, CUDA availability, cache location and size")
     p.set_defaults(run=cmd_info)
     p = sub.add_parser("cache", help="show or clear the compile cache")
     p.add_argument("action", choices=["clear", "info"], nargs="?", default="info")
@@ -167,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--svg", help="also draw the graph as SVG (needs Graphviz: apt-get install graphviz)")
     p.add_argument("--png", help="also draw the graph as PNG (needs Graphviz: apt-get install graphviz)")
     p.set_defaults(run=cmd_ir)
+    from .demo import add_parser as add_demo_parser
+
+    add_demo_parser(sub)
     from .cli_export import add_parser
 
     add_parser(sub)

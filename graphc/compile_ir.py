@@ -82,6 +82,7 @@ class IRFunction:
         from graphc.passes import DEFAULT_PIPELINE, PassContext, TimingInstrument, run_pipeline
         from graphc.passes.manager import instruments_from_env
         from graphc.runtime.backends import get_backend
+
         from .compile import _check_decomposed
 
         self.inputs = [p.name for p in graph.placeholders if p.role == "input"]

@@ -198,7 +198,7 @@ def test_mixed_model_train_and_eval_mode(train):
         loss_fn = nn.CrossEntropyLoss()
         graphc.manual_seed(123)
 
-        def step(x, t, y, model=model, opt=opt):
+        def step(x, t, y, model=model, opt=opt, loss_fn=loss_fn):
             opt.zero_grad()
             loss = loss_fn(model(x, t), y)
             loss.backward()
