@@ -217,3 +217,10 @@ def test_bisect_of_a_first_step_runs_eager_from_the_state_before_the_trace():
     report = graphc.bisect(step, graphc.randn(4, 6))
     assert report.first_bad is None, str(report)
     assert not opt.state or all(isinstance(s["momentum_buffer"], graphc.Tensor) for s in opt.state.values())
+
+
+def test_docs_show_the_current_default_pipeline():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "passes.md").read_text()
+    assert str(default_pipeline()) in doc
