@@ -33,7 +33,7 @@ from .random import *  # noqa: F401,F403
 from . import indexing  # noqa: F401  (attaches __getitem__ / __setitem__)
 from .functions import *  # noqa: F401,F403  (graphc.exp, graphc.cat, ... as torch.*)
 from .compile import compile  # noqa: A004  (graphc.compile, as torch.compile)
-from . import nn, optim, transforms, utils  # noqa: E402
+from . import cuda, nn, optim, transforms, utils  # noqa: E402
 from .serialization import load, save  # noqa: E402
 
 float = float32  # noqa: A001  (torch.float)
@@ -46,5 +46,5 @@ __all__ = [
     "Tensor", "Size", "DType", "dtype", "float32", "float64", "int32", "int64", "bool", "float", "double",
     "long", "int", "device", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "autograd",
     "GraphcError", "ShapeError", "DTypeError", "TraceError", "CompileError", "ExportError", "IRError",
-    "AutogradError", "DeviceError", "compile", "nn", "optim", "utils", "transforms", "save", "load",
+    "AutogradError", "DeviceError", "compile", "cuda", "nn", "optim", "utils", "transforms", "save", "load",
 ]
