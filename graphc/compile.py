@@ -197,11 +197,12 @@ class CompiledFunction:
         graph = run_pipeline(graph, self.pipeline, PassContext(instruments=instruments_from_env()))
         device = _step_device(args, tracer)
         backend = self.backend or ("cuda" if device is not None else "llvm")
-        options = {"device": device.index or 0} if backend == "cuda" else {}
-        if backend == "cuda" and device is None:
+        options = {}
+        if backend == "cuda":
             from . import cuda
 
-            cuda.require(0)  # a clear "no usable CUDA GPU" before anything is compiled
+            options["device"] = device.index or 0 if device is not None else 0
+            cuda.require(options["device"])  # a clear "no usable CUDA GPU" before anything is compiled
         executable = get_backend(backend, **options).compile(graph)
         input_index = {p: i for p, i in inputs}
         hyper_getter = {p: getter for p, getter in tracer.hypers.values()}
