@@ -5,8 +5,10 @@ functions that do not exist on the device, and graphc takes no dependency on CUD
 float32 uses the project's Cephes approximations (``runtime/llvm/vecmath.py``, about 1 ulp);
 float64 uses range reduction and series carried far enough for double precision on the reduced
 range (exp: Taylor to degree 15 on |r| <= ln2/2; log: atanh series on |s| <= 0.172; sin/cos:
-Taylor on |r| <= pi/4 after a three-part Cody-Waite reduction by pi/2). erf uses the
-Chebyshev-fitted erfc of Numerical Recipes (relative error below 1.2e-7), in both precisions.
+Taylor on |r| <= pi/4 after a three-part Cody-Waite reduction by pi/2; float32 sin and cos are
+computed this way in double precision). erf is its Maclaurin series below |x| = 1 and the
+Chebyshev-fitted erfc of Numerical Recipes above (relative error below 1.2e-7), in double
+precision for both dtypes.
 Special values follow libm: NaN propagates, exp overflows to inf, log(0) = -inf, log(x<0) = NaN.
 """
 
@@ -31,6 +33,8 @@ def _tanh_series() -> list[float]:
 
 
 _TANH_SERIES = _tanh_series()
+# erf(x) / x in x**2, highest first: 2/sqrt(pi) (-1)^n / (n! (2n + 1)), n = 0..24
+_ERF_SERIES = [2 / math.sqrt(math.pi) * (-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(24, -1, -1)]
 
 
 class DeviceMath:
@@ -136,15 +140,21 @@ class DeviceMath:
         return b.select(b.fcmp_ordered("==", x, one), one, out)  # 1 ** y == 1, even for NaN
 
     def erf(self, x):
+        if x.type == F32:  # computed in double precision, then rounded
+            return self.b.fptrunc(self.erf(self.b.fpext(x, F64)), F32)
         b = self.b
         ty = x.type
         z = self.fabs(x)
+        # |x| < 1: the Maclaurin series (no cancellation near 0); elsewhere 1 - erfc
+        zz = b.fmul(x, x)
+        series = b.fmul(x, self._poly(zz, _ERF_SERIES))
         t = b.fdiv(self._c(ty, 1.0), b.fadd(self._c(ty, 1.0), b.fmul(z, self._c(ty, 0.5))))
         poly = self._poly(t, [0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806,
                               0.09678418, 0.37409196, 1.00002368, -1.26551223])
         erfc = b.fmul(t, self.exp(b.fadd(b.fneg(b.fmul(z, z)), poly)))
         r = b.fsub(self._c(ty, 1.0), erfc)
         r = b.select(b.fcmp_ordered("<", x, self._c(ty, 0.0)), b.fneg(r), r)
+        r = b.select(b.fcmp_ordered("<", z, self._c(ty, 1.0)), series, r)
         return b.select(b.fcmp_unordered("uno", x, x), x, r)
 
     # ------------------------------------------------------------------ sin / cos
@@ -174,6 +184,8 @@ class DeviceMath:
 
     def _sincos(self, x, shift: int):
         b = self.b
+        if x.type == F32:  # the three-part reduction needs double precision constants
+            return b.fptrunc(self._sincos(b.fpext(x, F64), shift), F32)
         r, q = self._reduce_half_pi(x)
         s, c = self._sin_cos_poly(r)
         quad = b.and_(b.add(q, ir.Constant(I64, shift)), ir.Constant(I64, 3))
