@@ -14,14 +14,26 @@ import math
 import numpy as np
 import pytest
 from ir_examples import example_graphs
-from test_cuda_ptx import _reduction_graph, _unary_f64_graph
+from test_cuda_ptx import _unary_f64_graph
 
 from graphc.ir import Graph, TensorType, float32
 from graphc.ir.dtypes import from_name
 from graphc.passes import run_pipeline
 from graphc.runtime.backends import get_backend
 from graphc.runtime.cuda.schedule import BLOCK, phases
-from graphc.runtime.kernel_ir import AccInit, AccRef, AccSet, AccUpdate, Call, Const, If, Load, Loop, Store, Var
+from graphc.runtime.kernel_ir import (
+    AccInit,
+    AccRef,
+    AccSet,
+    AccUpdate,
+    Call,
+    Const,
+    If,
+    Load,
+    Loop,
+    Store,
+    Var,
+)
 from graphc.runtime.lower import lower
 
 _FLOAT = {"f32": np.float32, "f64": np.float64}
