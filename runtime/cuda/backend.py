@@ -60,7 +60,8 @@ class CudaExecutable:
                 buf = driver.DeviceBuffer(self.ctx, b.nbytes)
                 self.buffers[b.name] = buf
                 self.pointers[b.name] = buf.ptr.value
-        self._placeholders = [(b.index, self.buffers[b.name]) for b in self.program.buffers if b.kind == "placeholder"]
+        self._placeholders = [(b.index, self.buffers[b.name], from_name(b.dtype).np)
+                              for b in self.program.buffers if b.kind == "placeholder"]
         self._outputs = [(b.index, self.buffers[b.name], from_name(b.dtype).np, b.shape)
                          for b in self.program.buffers if b.kind == "output"]
         index = {p: i for i, p in enumerate(graph.placeholders)}
@@ -73,8 +74,9 @@ class CudaExecutable:
                             if kernel_order[launch.kernel] >= self._first_assign), len(self._calls))
 
     def run(self, arrays):
-        for index, buf in self._placeholders:
-            buf.upload(np.ascontiguousarray(arrays[index]))
+        self.ctx.activate()  # the context is current per thread; a step may run on any thread
+        for index, buf, dtype in self._placeholders:
+            buf.upload(np.ascontiguousarray(arrays[index], dtype=dtype))
         err = self.buffers.get("err")
         if err is not None:
             err.zero()
