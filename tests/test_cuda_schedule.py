@@ -156,6 +156,8 @@ class Emulator:
             if 0 <= i < size:
                 return i
             self.error = self.error or code
+            if "err" in self.bufs:  # as the generated code does: the step reads it back
+                self.bufs["err"][0] = code
             return 0
         src = e.args[0].dtype
         with np.errstate(all="ignore"):
