@@ -181,31 +181,34 @@ def test_long_row_sum_is_a_block_reduction_and_short_one_is_per_thread():
     assert short.kind == "grid" and short.points == 2048
 
 
-def test_column_sum_keeps_reduced_loop_inside_each_thread():
-    def build():
+def test_column_sum_keeps_reduced_loop_inside_each_thread_unless_columns_are_few():
+    def build(cols):
         g = Graph("c")
-        x = g.placeholder("x", TensorType(float32, (300, 7)), "input")
+        x = g.placeholder("x", TensorType(float32, (300, cols)), "input")
         g.set_outputs([g.add("sum", x, dims=(0,), keepdim=False)])
         return g
 
-    init, accumulate = _single_kernel(build)
-    assert init.kind == "grid" and init.points == 7
-    assert accumulate.kind == "grid" and [e for _, e in accumulate.parallel] == [7]
+    init, accumulate = _single_kernel(lambda: build(5000))
+    assert init.kind == "grid" and init.points == 5000
+    assert accumulate.kind == "grid" and [e for _, e in accumulate.parallel] == [5000] and not accumulate.atomic
+    _, few = _single_kernel(lambda: build(7))  # a bias gradient: every element adds atomically
+    assert few.atomic and few.points == 300 * 7
 
 
 def test_convolution_accumulates_with_output_positions_on_threads():
     def build():
         g = Graph("conv")
-        x = g.placeholder("x", TensorType(float32, (2, 3, 8, 8)), "input")
+        x = g.placeholder("x", TensorType(float32, (8, 3, 16, 16)), "input")
         w = g.placeholder("w", TensorType(float32, (4, 3, 3, 3)), "param")
         g.set_outputs([g.add("conv2d", x, w, stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)])
         return g
 
     init, accumulate = _single_kernel(build)
     assert [v for v, _ in accumulate.parallel] == ["n", "o", "oy", "ox"]  # c, ky, kx stay serial
+    assert not accumulate.atomic  # enough threads without atomics: deterministic sums
 
 
-def test_data_dependent_scatter_is_not_split_across_threads():
+def test_data_dependent_scatter_uses_atomic_adds():
     def build():
         g = Graph("s")
         base = g.placeholder("base", TensorType(float32, (5,)), "input")
@@ -215,8 +218,21 @@ def test_data_dependent_scatter_is_not_split_across_threads():
         return g
 
     copy, scatter = _single_kernel(build)
-    assert copy.kind == "grid" and copy.points == 5
-    assert scatter.points == 1  # indices may repeat: one thread adds them in order
+    assert copy.kind == "grid" and copy.points == 5 and not copy.atomic
+    assert scatter.points == 9 and scatter.atomic  # indices may repeat: each thread adds atomically
+    assert "atom.global.add.f32" in build_ptx(lower(build()), "sm_80").text
+
+
+def test_overlapping_gradient_scatters_use_atomic_adds():
+    def build():
+        g = Graph("pool_bwd")
+        x = g.placeholder("x", TensorType(float32, (2, 3, 9, 9)), "input")
+        gy = g.placeholder("gy", TensorType(float32, (2, 3, 4, 4)), "input")
+        g.set_outputs([g.add("max_pool2d_backward", gy, x, kernel=(3, 3), stride=(2, 2))])
+        return g
+
+    _, scatter = _single_kernel(build)
+    assert scatter.atomic and scatter.points == 2 * 3 * 4 * 4
 
 
 def test_matmul_is_a_tiled_gemm():

@@ -38,6 +38,8 @@ class Launch:
 class PTXEmitter(KernelEmitter):
     """Emits the launches of kernels into one NVPTX module."""
 
+    atomic: set = frozenset()
+
     # ------------------------------------------------------------------ helpers
     def sreg(self, name: str, dim: str = "x"):
         full = f"llvm.nvvm.read.ptx.sreg.{_SREG[name]}.{dim}"
@@ -125,6 +127,13 @@ class PTXEmitter(KernelEmitter):
                 raise CompileError("a GEMM statement nested in loops has no CUDA lowering")
         super().stmts(stmts)
 
+    def store(self, s):
+        if s.buf in self.atomic:  # B[i] = B[i] + v as one atomic add (see schedule.py)
+            value = self.expr(s.value.args[1])
+            self.builder.atomic_rmw("fadd", self._address(s.buf, s.index, s.value.dtype), value, "monotonic")
+            return
+        super().store(s)
+
     def float_op(self, op, a, ty):
         if op in _DEVICE_MATH:
             dm = DeviceMath(self.builder, self._intrinsic)
@@ -133,6 +142,7 @@ class PTXEmitter(KernelEmitter):
 
     # ------------------------------------------------------------------ phases
     def emit_phase(self, name: str, buffers: list[str], phase: Phase) -> Launch | None:
+        self.atomic = phase.atomic
         if phase.kind == "gemm":
             return gemm.emit(self, name, buffers, phase.gemm)
         if phase.points == 0:

@@ -14,6 +14,12 @@ that accumulates (``AccInit``s, one loop nest of ``AccUpdate``s, then statements
 results) over enough elements becomes a block reduction (``reduce``): one block per output
 point, threads striding over the reduced elements, warp shuffles then shared memory.
 A ``Gemm`` statement becomes a shared-memory tiled matmul (``gemm``).
+
+Scatter-adds (every store of the nest is ``B[i] = B[i] + v`` on a float buffer, and the nest
+reads the buffers it writes only there) may put every loop on threads when their stores become
+atomic adds (``atomic``); that is chosen when the exact mapping leaves too few threads (a
+gradient scattered through overlapping convolution taps or pooling windows, a bias gradient).
+The order of the additions then varies from run to run, as with PyTorch's atomics.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ BLOCK = 256  # threads per block of grid and reduction launches
 MAX_BLOCKS = 65535  # grid-stride loops cover the rest
 REDUCE_MIN = 256  # reduced elements per output above which a block cooperates on one output
 REDUCE_MIN_FEW = 32  # ... or above this when there are few outputs
+ATOMIC_BELOW = 4096  # fewer exactly-parallel points than this: scatter-adds use atomics instead
 
 
 @dataclass
@@ -60,6 +67,7 @@ class Phase:
     updates: list = field(default_factory=list)
     tail: list = field(default_factory=list)
     gemm: Gemm | None = None
+    atomic: set = field(default_factory=set)  # buffers whose accumulating stores are atomic adds
 
     @property
     def points(self) -> int:
@@ -100,6 +108,9 @@ def plan(stmts: list) -> Phase:
         store_index.setdefault(st.buf, set()).add(st.index)
     reads_ok = all(ld.index in store_index[ld.buf] for ld in loads if ld.buf in written)
     parallel = [lp for lp in chain if reads_ok and stores and all(_exact_term(st.index, lp.var) for st in stores)]
+    atomic: set = set()
+    if len(parallel) < len(chain) and _extent(parallel) < ATOMIC_BELOW and _accumulating(stores, loads, written):
+        parallel, atomic = list(chain), set(written)
     body = inner
     for lp in reversed(chain):
         if lp not in parallel:
@@ -116,7 +127,30 @@ def plan(stmts: list) -> Phase:
             n *= e
         if n >= REDUCE_MIN or (n >= REDUCE_MIN_FEW and points < 64 * BLOCK):
             return Phase("reduce", pairs, inits=inits, reduce_loops=loops, updates=updates, tail=tail)
-    return Phase("grid", pairs, body=body)
+    return Phase("grid", pairs, body=body, atomic=atomic)
+
+
+def _extent(loops) -> int:
+    n = 1
+    for lp in loops:
+        n *= lp.extent
+    return n
+
+
+def _accumulating(stores, loads, written) -> bool:
+    """Every store is ``B[i] = add(B[i], v)`` on a float buffer, and the only loads of written
+    buffers are those ``B[i]`` (so atomic adds compute the same sums in any order)."""
+    own = []
+    for st in stores:
+        v = st.value
+        if not (isinstance(v, Call) and v.op == "add" and v.dtype in ("f32", "f64") and len(v.args) == 2):
+            return False
+        first = v.args[0]
+        if not (isinstance(first, Load) and first.buf == st.buf and first.index == st.index):
+            return False
+        own.append(first)
+    of_written = [ld for ld in loads if ld.buf in written]
+    return len(of_written) == len(own) and all(any(ld is o for o in own) for ld in of_written)
 
 
 def _reduction(body: list):
