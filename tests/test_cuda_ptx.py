@@ -49,7 +49,9 @@ def _reduction_graph() -> Graph:
     g = Graph("reductions")
     x = g.placeholder("x", TensorType(float32, (8, 300)), "input")
     d = g.placeholder("d", TensorType(float64, (4, 700)), "input")
-    g.set_outputs([g.add("sum", x, dims=(1,), keepdim=False), g.add("max", x, dims=(0, 1), keepdim=False),
+    n = g.placeholder("n", TensorType(int64, (3, 500)), "input")
+    g.set_outputs([g.add("sum", n, dims=(1,), keepdim=False), g.add("max", n, dims=(0, 1), keepdim=False),
+                   g.add("sum", x, dims=(1,), keepdim=False), g.add("max", x, dims=(0, 1), keepdim=False),
                    g.add("sum", x, dims=(0,), keepdim=True), g.add("max", d, dims=(1,), keepdim=True),
                    g.add("argmax", x, dim=1, keepdim=False)])
     return g

@@ -16,7 +16,7 @@ import pytest
 from ir_examples import example_graphs
 from test_cuda_ptx import _unary_f64_graph
 
-from graphc.ir import Graph, TensorType, float32
+from graphc.ir import Graph, TensorType, float32, float64, int64
 from graphc.ir.dtypes import from_name
 from graphc.passes import run_pipeline
 from graphc.runtime.backends import get_backend
@@ -259,7 +259,11 @@ def _feeds(graph, rng):
 def _small_reduction_graph() -> Graph:
     g = Graph("reduce_small")
     x = g.placeholder("x", TensorType(float32, (3, 520)), "input")
-    g.set_outputs([g.add("sum", x, dims=(1,), keepdim=False), g.add("max", x, dims=(0, 1), keepdim=False)])
+    n = g.placeholder("n", TensorType(int64, (2, 300)), "input")
+    d = g.placeholder("d", TensorType(float64, (2, 300)), "input")
+    g.set_outputs([g.add("sum", x, dims=(1,), keepdim=False), g.add("max", x, dims=(0, 1), keepdim=False),
+                   g.add("sum", n, dims=(1,), keepdim=False), g.add("max", n, dims=(0, 1), keepdim=False),
+                   g.add("sum", d, dims=(0, 1), keepdim=True)])
     return g
 
 
