@@ -231,6 +231,9 @@ def _graph_source(prefix: str, index: int, graph: Graph, arch: str) -> tuple[str
     first_assign = program.meta.get("first_assign", len(program.kernels))
     split = next((i for i, launch in enumerate(module.launches) if kernel_order[launch.kernel] >= first_assign),
                  len(module.launches))
+    if any(len(la.buffers) > 256 for la in module.launches):
+        raise ExportError("a kernel of this graph takes more than 256 buffers, more than the CUDA host code passes",
+                          fix="report this graph; splitting its fused kernels avoids the limit")
     g = f"{symbol}_"
     lines = [f"static const char {g}ptx[] =\n{_c_string(module.text)};"]
     for i, launch in enumerate(module.launches):
