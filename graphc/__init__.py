@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 from . import (  # noqa: E402
     _tensor_methods,  # noqa: F401  (attaches the Tensor methods)
     autograd,
+    cuda,
     datasets,  # graphc.datasets.digits(); it builds on utils.data
     indexing,  # noqa: F401  (attaches __getitem__ / __setitem__)
     nn,
@@ -54,6 +55,6 @@ __all__ = [
     "Tensor", "Size", "DType", "dtype", "float32", "float64", "int32", "int64", "bool", "float", "double",
     "long", "int", "device", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "autograd",
     "GraphcError", "ShapeError", "DTypeError", "TraceError", "CompileError", "ExportError", "IRError",
-    "AutogradError", "DeviceError", "compile", "nn", "optim", "utils", "datasets", "transforms", "save", "load",
+    "AutogradError", "DeviceError", "compile", "cuda", "nn", "optim", "utils", "datasets", "transforms", "save", "load",
     "set_num_threads", "get_num_threads", "export", "bisect", "compile_ir", "save_ir",
 ]

@@ -14,7 +14,7 @@ import numpy as np
 
 from graphc.ir import TensorType, get_op
 from graphc.ir import dtypes as D
-from graphc.ir.errors import AutogradError, DTypeError, ShapeError
+from graphc.ir.errors import AutogradError, DeviceError, DTypeError, ShapeError
 from graphc.ir.source import user_location
 
 from .autograd import SavedValue, TapeNode, VersionCounter, is_grad_enabled
@@ -46,10 +46,12 @@ def apply(op: str, *inputs, **attrs):
     opdef = get_op(op)
     attrs = opdef.check_attrs(attrs)
     out_type = opdef.infer([t._type() for t in inputs], attrs)
+    device = result_device(op, inputs)
     value = np.asarray(opdef.ref(*[t._data for t in inputs], **attrs))
     if value.dtype != out_type.dtype.np:
         value = value.astype(out_type.dtype.np)
     out = Tensor._wrap(value)
+    out._device = device
     if op in VIEW_OPS and inputs and np.shares_memory(value, inputs[0]._data):
         out._version = inputs[0]._version
         out._base = inputs[0]._base if inputs[0]._base is not None else inputs[0]
@@ -69,6 +71,10 @@ def apply_inplace(target, op: str, *others, **attrs):
     opdef = get_op(op)
     attrs = opdef.check_attrs(attrs)
     out_type = opdef.infer([target._type()] + [t._type() for t in others], attrs)
+    if result_device(op, (target, *others)) != target._device:
+        raise DeviceError(f"Expected all tensors to be on the same device, but found at least two devices, "
+                          f"{target.device} and {next(t.device for t in others if t._device != target._device)}!",
+                          fix="move the tensors to one device with .to(device) first")
     if out_type.shape != target.shape:
         raise ShapeError(f"output with shape {list(target.shape)} doesn't match the broadcast shape {list(out_type.shape)}",
                          fix="an in-place op cannot change the shape of the tensor it writes to; use the out-of-place op")
@@ -94,6 +100,27 @@ def apply_inplace(target, op: str, *others, **attrs):
         target.grad_fn = TapeNode(op, attrs, grad_inputs, saved, SavedValue(target._data, target._version), out_type, user_location())
         target._requires_grad = True
     return target
+
+
+def result_device(op: str, inputs):
+    """The device of an op's result (None: the CPU). Every tensor must be on one device, except
+    0-dim CPU tensors (Python numbers), which mix with any device as in PyTorch."""
+    device = None
+    for t in inputs:
+        d = t._device
+        if d is None or d == device:
+            continue
+        if device is not None:
+            raise DeviceError(f"Expected all tensors to be on the same device, but found at least two devices, "
+                              f"{device} and {d}! (in {op})", fix="move the tensors to one device with .to(device) first")
+        device = d
+    if device is not None:
+        for t in inputs:
+            if t._device is None and t.ndim > 0:
+                raise DeviceError(f"Expected all tensors to be on the same device, but found at least two devices, "
+                                  f"{device} and cpu! (in {op})",
+                                  fix="move the tensors to one device with .to(device) first")
+    return device
 
 
 def _can_cast(src: D.DType, dst: D.DType) -> bool:

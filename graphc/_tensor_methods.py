@@ -52,10 +52,10 @@ def _unsupported_dtype(name: str, torch_name: str):
 def to(self, *args, dtype=None, device=None, non_blocking: bool = False, copy: bool = False, memory_format=None):
     """Convert dtype and/or device: ``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(tensor)``.
 
-    Returns the tensor itself when nothing changes, unless ``copy=True``. Only the CPU is usable;
-    asking for CUDA raises :class:`graphc.DeviceError`.
+    Returns the tensor itself when nothing changes, unless ``copy=True``; otherwise a copy that
+    autograd differentiates through. Moving to "cuda" needs a usable GPU (else
+    :class:`graphc.DeviceError` "no usable CUDA GPU: ...").
     """
-    from .device import check_device
     from .device import device as device_type
 
     flags = []
@@ -64,7 +64,7 @@ def to(self, *args, dtype=None, device=None, non_blocking: bool = False, copy: b
             dtype, device = a.dtype, a.device
         elif isinstance(a, D.DType):
             dtype = a
-        elif isinstance(a, (str, device_type)):
+        elif isinstance(a, (str, device_type)) or (isinstance(a, int) and not isinstance(a, bool)):
             device = a
         elif isinstance(a, bool):
             flags.append(a)
@@ -72,13 +72,26 @@ def to(self, *args, dtype=None, device=None, non_blocking: bool = False, copy: b
             continue
         else:
             dtype = _dtype_or_raise(a)
-    if len(flags) > 1:  # to(dtype, non_blocking, copy); non_blocking means nothing on the CPU
+    if len(flags) > 1:  # to(dtype, non_blocking, copy); non_blocking means nothing here
         copy = flags[1]
-    if device is not None:
-        check_device(device)
     out = self if dtype is None else _dispatch.cast(self, _dtype_or_raise(dtype))
+    if device is not None:
+        return _move(self, out, device, copy)
     if copy and out is self:
         out = S.clone(self)
+    return out
+
+
+def _move(self, out, device, copy: bool = False):
+    """``out`` (self or its cast) on ``device``: a differentiable copy when the device changes."""
+    from .device import check_device, placed
+
+    target = placed(check_device(device))
+    if target == self._device and not copy:
+        return out
+    if out is self:
+        out = S.clone(self)
+    out._device = target
     return out
 
 
@@ -95,16 +108,16 @@ def _dtype_or_raise(x) -> D.DType:
 
 
 def cpu(self, memory_format=None):
-    """The tensor itself: graphc tensors live on the CPU."""
-    return self
+    """The tensor on the CPU: itself when it is there, else a copy (autograd flows through it)."""
+    return _move(self, self, "cpu")
 
 
 def cuda(self, device=None, non_blocking: bool = False, memory_format=None):
-    """Raises :class:`graphc.DeviceError` where CUDA is not usable (everywhere in this build)."""
-    from .device import check_device
+    """The tensor on a CUDA device (``device``: None, an index, "cuda:1" or a graphc.device).
 
-    check_device("cuda" if device is None else (f"cuda:{device}" if isinstance(device, int) else device))
-    return self
+    Raises :class:`graphc.DeviceError` "no usable CUDA GPU: <reason>" where there is none.
+    """
+    return _move(self, self, "cuda" if device is None else device)
 
 
 def type(self, dtype=None, non_blocking: bool = False):

@@ -379,10 +379,20 @@ def vstack(tensors):
 
 
 # ------------------------------------------------------------------ new tensors like this one
-def _new(self: Tensor, size, value, dtype, requires_grad) -> Tensor:
+def _new_device(self: Tensor, device):
+    """``device`` when given (checked), else this tensor's: as PyTorch's ``new_*``."""
+    if device is None:
+        return self._device
+    from .device import check_device, placed
+
+    return placed(check_device(device))
+
+
+def _new(self: Tensor, size, value, dtype, requires_grad, device=None) -> Tensor:
     dtype = dtype_arg(dtype) or self.dtype
     shape = size_args(size, "new_full")
     t = Tensor._wrap(np.full(shape, value, dtype=dtype.np))
+    t._device = _new_device(self, device)
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -390,22 +400,22 @@ def _new(self: Tensor, size, value, dtype, requires_grad) -> Tensor:
 
 def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False):
     """A zero tensor of ``size`` with this tensor's dtype (unless ``dtype`` is given)."""
-    return _new(self, size, 0, dtype, requires_grad)
+    return _new(self, size, 0, dtype, requires_grad, device)
 
 
 def new_ones(self, *size, dtype=None, device=None, requires_grad: bool = False):
     """A tensor of ones of ``size`` with this tensor's dtype."""
-    return _new(self, size, 1, dtype, requires_grad)
+    return _new(self, size, 1, dtype, requires_grad, device)
 
 
 def new_empty(self, *size, dtype=None, device=None, requires_grad: bool = False):
     """An (in graphc: zero-filled) tensor of ``size`` with this tensor's dtype."""
-    return _new(self, size, 0, dtype, requires_grad)
+    return _new(self, size, 0, dtype, requires_grad, device)
 
 
 def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad: bool = False):
     """A tensor of ``size`` filled with ``fill_value``, with this tensor's dtype."""
-    return _new(self, (size,), fill_value, dtype, requires_grad)
+    return _new(self, (size,), fill_value, dtype, requires_grad, device)
 
 
 def new_tensor(self, data, *, dtype=None, device=None, requires_grad: bool = False):
@@ -415,6 +425,7 @@ def new_tensor(self, data, *, dtype=None, device=None, requires_grad: bool = Fal
         data._no_value("new_tensor(tensor)")
         data = data._data
     t = Tensor._wrap(np.array(data, dtype=dtype.np, copy=True))
+    t._device = _new_device(self, device)
     if requires_grad:
         t.requires_grad_(True)
     return t

@@ -291,7 +291,9 @@ def run_backward(tensors, grad_tensors, retain_graph: bool = False, inputs=None)
         if inputs is not None and not any(t is i for i in inputs):
             continue
         if t.grad is None:
-            t.grad = Tensor._wrap(np.array(g, dtype=t.dtype.np, copy=True))
+            grad = Tensor._wrap(np.array(g, dtype=t.dtype.np, copy=True))
+            grad._device = t._device  # a gradient lives where its tensor lives
+            t.grad = grad
         else:
             t.grad._data += g
             t.grad._version.value += 1

@@ -38,11 +38,12 @@ log = logging.getLogger("graphc")
 
 
 
-def compile(fn=None, *, backend: str = "llvm", passes=None, name: str | None = None, stop_after: str | None = None,
-            instruments=None):
+def compile(fn=None, *, backend: str | None = None, passes=None, name: str | None = None,
+            stop_after: str | None = None, instruments=None):
     """Compile ``fn`` (a function or an ``nn.Module``); usable as ``@graphc.compile`` or ``@graphc.compile(...)``.
 
-    ``backend`` is "llvm" (native code for this CPU) or "reference" (the numpy interpreter);
+    ``backend`` is None (run where the tensors live: "llvm" on the CPU, "cuda" on a GPU), "llvm"
+    (native code for this CPU), "cuda" or "reference" (the numpy interpreter);
     ``passes`` is a list of pass names or a ``graphc.passes.Pipeline`` replacing the default one;
     ``stop_after`` names the last pass to run (``"trace"`` for none); ``instruments`` are
     ``graphc.passes.Instrument`` objects called around every pass.
@@ -78,6 +79,8 @@ class _Entry:
                 return what
         return None
 
+    device: object = None  # where the step runs (None: the CPU); its outputs are placed there
+
     def __call__(self, args):
         # bound and const arrays are fixed while the guards hold (check() verifies the bound
         # ones), so only inputs and hypers are filled in per call
@@ -92,13 +95,18 @@ class _Entry:
         for i, x in self._hypers:
             arrays[i] = np.asarray(x(), np.float64)
         outs = self.executable.run(arrays)
-        return _unflatten(self.out_tree, iter(Tensor._wrap(o) for o in outs))
+        return _unflatten(self.out_tree, iter(_placed(Tensor._wrap(o), self.device) for o in outs))
+
+
+def _placed(t: Tensor, device) -> Tensor:
+    t._device = device
+    return t
 
 
 class CompiledFunction:
     """The callable ``graphc.compile`` returns. ``.graphs()`` shows what was compiled."""
 
-    def __init__(self, fn, backend="llvm", passes=None, name=None, stop_after=None, instruments=None):
+    def __init__(self, fn, backend=None, passes=None, name=None, stop_after=None, instruments=None):
         from . import nn
 
         self.module = fn if isinstance(fn, getattr(nn, "Module", ())) else None
@@ -201,7 +209,8 @@ class CompiledFunction:
             result = self.fn(*sym_args)
             out_tree, out_tensors = _flatten(result)
             outputs = [tracer.node_of(t) for t in out_tensors]
-            grad_writes = _materialize(tracer)
+            device = _step_device(args, tracer)
+            grad_writes = _materialize(tracer, device)
         finally:
             _dispatch.tracer = prev
         graph = tracer.graph
@@ -220,9 +229,17 @@ class CompiledFunction:
         ctx = PassContext(instruments=instruments_from_env() + self.instruments + [timing, record],
                           stop_after=self.stop_after)
         graph = run_pipeline(graph, self.pipeline, ctx)
-        if self.backend != "reference":
-            _check_decomposed(graph, self.backend)
-        executable = get_backend(self.backend).compile(graph)
+        device = _step_device(args, tracer)
+        backend = self.backend or ("cuda" if device is not None else "llvm")
+        if backend != "reference":
+            _check_decomposed(graph, backend)
+        options = {}
+        if backend == "cuda":
+            from . import cuda
+
+            options["device"] = device.index or 0 if device is not None else 0
+            cuda.require(options["device"])  # a clear "no usable CUDA GPU" before anything is compiled
+        executable = get_backend(backend, **options).compile(graph)
         input_index = {p: i for p, i in inputs}
         hyper_getter = {p: getter for p, getter in tracer.hypers.values()}
         bindings = []
@@ -237,6 +254,7 @@ class CompiledFunction:
                 bindings.append(("const", np.asarray(graph.const_values[p])))
         entry = _Entry(executable, graph, bindings, out_tree, grad_writes=grad_writes, pass_times=timing.times,
                        stages=record.stages or [("trace", str(graph))])
+        entry.device = device
         entry.bound_arrays = [(x, x._data) for kind, x in bindings if kind == "bound"]
         entry.flags = _guards(tracer, bindings)
         return entry
@@ -257,7 +275,7 @@ def _check_decomposed(graph, backend: str) -> None:
 
 def _arg_signature(a):
     if isinstance(a, Tensor):
-        return ("tensor", tuple(a.shape), a.dtype.name, a.requires_grad)
+        return ("tensor", tuple(a.shape), a.dtype.name, a.requires_grad, str(a.device))
     try:
         hash(a)
     except TypeError:
@@ -294,7 +312,31 @@ def _unflatten(tree, tensors):
     return tag(_unflatten(v, tensors) for v in tree[1])
 
 
-def _materialize(tracer: Tracer):
+def _step_device(args, tracer: Tracer):
+    """The one device of the step's tensor arguments, parameters and state (None: the CPU).
+
+    As in PyTorch, tensors on different devices cannot meet in one step; 0-dim CPU tensors
+    (Python numbers, Adam's step count) mix with any device.
+    """
+    from graphc.ir.errors import DeviceError
+
+    bound = [t for p, t in tracer.bound.items() if p.role in ("param", "state") and isinstance(t, Tensor)]
+    tensors = [a for a in args if isinstance(a, Tensor)] + bound
+    devices = {t._device for t in tensors if t._device is not None}
+    if len(devices) > 1:
+        raise DeviceError(f"Expected all tensors to be on the same device, but found {sorted(map(str, devices))}",
+                          fix="move the model and the inputs to one device (model.to(device), x.to(device))")
+    device = devices.pop() if devices else None
+    if device is not None:
+        for t in tensors:
+            if t._device is None and t.ndim > 0:
+                what = t._name_hint or "an argument"
+                raise DeviceError(f"Expected all tensors to be on the same device, but found {device} and cpu ({what})",
+                                  fix="move the model and the inputs to one device (model.to(device), x.to(device))")
+    return device
+
+
+def _materialize(tracer: Tracer, device=None):
     """Give real storage to what the trace left symbolic in Python state, via assigns."""
     graph = tracer.graph
     persistent = _persistent_tensors(tracer)
@@ -309,6 +351,7 @@ def _materialize(tracer: Tracer):
 
     def real_for(sym, name: str) -> Tensor:
         real = Tensor._wrap(np.zeros(tuple(sym.shape), sym.dtype.np))
+        real._device = device
         real._name_hint = name
         p = graph.placeholder(name, sym._tnode.type, role="state")
         tracer.bound[p] = real
@@ -378,6 +421,8 @@ def _guards(tracer: Tracer, bindings) -> list:
         if kind == "bound":
             flags.append((f"requires_grad of {t._name_hint or 'a bound tensor'} changed",
                           functools.partial(getattr, t, "requires_grad"), t.requires_grad))
+            flags.append((f"{t._name_hint or 'a bound tensor'} moved to another device",
+                          functools.partial(getattr, t, "_device"), t._device))
     for m in tracer.modules.values():
         flags.append((f"{type(m).__name__} switched between train() and eval()",
                       functools.partial(getattr, m, "training"), m.training))

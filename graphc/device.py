@@ -1,4 +1,9 @@
-"""Devices. graphc runs on the CPU; ``"cuda"`` becomes meaningful with the CUDA backend."""
+"""Devices: ``graphc.device("cpu")``, ``graphc.device("cuda:0")``, as ``torch.device``.
+
+A tensor placed on "cuda" keeps its value in host memory (so eager ops and ``state_dict()``
+are exact) and records its device; ``graphc.compile`` runs steps on the device the tensors
+live on. Placing anything on "cuda" needs a usable GPU (``graphc.cuda.is_available()``).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,10 @@ class device:
         spec = str(spec)
         if ":" in spec:
             spec, idx = spec.split(":", 1)
-            index = int(idx)
+            try:
+                index = int(idx)
+            except ValueError:
+                raise DeviceError(f"invalid device string {spec}:{idx!r}", fix="write e.g. 'cuda:0'") from None
         if spec not in ("cpu", "cuda"):
             raise DeviceError(f"unknown device type {spec!r}", fix="use 'cpu' (or 'cuda' where a GPU is usable)")
         self.type = spec
@@ -41,9 +49,19 @@ cpu = device("cpu")
 
 
 def check_device(spec) -> device:
-    """Return the device for ``spec``, raising a clear error for one graphc cannot use here."""
+    """The device for ``spec`` with its index filled in ("cuda" is "cuda:0"), raising
+    :class:`DeviceError` "no usable CUDA GPU: <reason>" for a CUDA device that cannot be used."""
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        spec = f"cuda:{spec}"  # torch accepts a bare index for a CUDA device
     d = device(spec)
     if d.type == "cuda":
-        raise DeviceError("CUDA is not available: graphc's CUDA backend is not usable in this build or on this machine",
-                          fix="keep the model and tensors on 'cpu'")
-    return d
+        from . import cuda
+
+        cuda.require(d.index or 0)
+        return device("cuda", d.index or 0)
+    return cpu
+
+
+def placed(d: device | None) -> device | None:
+    """What a tensor stores as its device: None for the CPU, else the (checked) device."""
+    return None if d is None or d.type == "cpu" else d

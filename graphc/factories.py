@@ -25,7 +25,7 @@ from graphc.ir.errors import DTypeError, GraphcTypeError, GraphcValueError, Shap
 from . import _dispatch
 from . import random as R
 from ._tensor_args import dtype_arg, size_args
-from .device import check_device
+from .device import check_device, placed
 from .tensor import Tensor
 
 _SUPPORTED = "float64, float32, int64, int32, and bool"
@@ -36,9 +36,11 @@ def _torch_name(dtype: D.DType) -> str:
 
 
 def _leaf(array: np.ndarray, requires_grad: bool, device=None) -> Tensor:
-    if device is not None:
-        check_device(device)
-    return Tensor._wrap(array, requires_grad=requires_grad)
+    """A leaf tensor on ``device`` (None: the CPU); "cuda" needs a usable GPU (DeviceError otherwise)."""
+    placed_on = placed(check_device(device)) if device is not None else None
+    t = Tensor._wrap(array, requires_grad=requires_grad)
+    t._device = placed_on
+    return t
 
 
 def _shape(size, what: str) -> tuple[int, ...]:
@@ -129,13 +131,12 @@ def tensor(data, *, dtype=None, device=None, requires_grad: bool = False, pin_me
 def as_tensor(data, dtype=None, device=None) -> Tensor:
     """``data`` as a tensor, sharing memory where possible (a tensor or a numpy array of that dtype)."""
     dt = dtype_arg(dtype)
-    if device is not None:
-        check_device(device)
     if isinstance(data, Tensor):
-        return data if dt is None or dt is data.dtype else _dispatch.cast(data, dt)
+        out = data if dt is None or dt is data.dtype else _dispatch.cast(data, dt)
+        return out if device is None else out.to(device)
     if isinstance(data, np.ndarray) and data.dtype in D._BY_NP and (dt is None or dt.np == data.dtype):
-        return Tensor._wrap(data)
-    return tensor(data, dtype=dt)
+        return Tensor._wrap(data) if device is None else tensor(data, device=device)
+    return tensor(data, dtype=dt, device=device)
 
 
 def from_numpy(ndarray: np.ndarray) -> Tensor:
@@ -205,32 +206,38 @@ def _like(input, dtype):
     return tuple(input.shape), dtype_arg(dtype) or input.dtype
 
 
+def _like_device(input, device):
+    """``device`` if given, else where ``input`` lives (PyTorch's *_like default)."""
+    return device if device is not None else (input._device if input._device is not None else None)
+
+
 def zeros_like(input, *, dtype=None, device=None, requires_grad: bool = False, layout=None,
                memory_format=None) -> Tensor:
     """Zeros with ``input``'s shape and dtype."""
     shape, dt = _like(input, dtype)
-    return _filled(shape, 0, dt, requires_grad, device, "zeros_like")
+    return _filled(shape, 0, dt, requires_grad, _like_device(input, device), "zeros_like")
 
 
 def ones_like(input, *, dtype=None, device=None, requires_grad: bool = False, layout=None,
               memory_format=None) -> Tensor:
     """Ones with ``input``'s shape and dtype."""
     shape, dt = _like(input, dtype)
-    return _filled(shape, 1, dt, requires_grad, device, "ones_like")
+    return _filled(shape, 1, dt, requires_grad, _like_device(input, device), "ones_like")
 
 
 def empty_like(input, *, dtype=None, device=None, requires_grad: bool = False, layout=None,
                memory_format=None) -> Tensor:
     """A new (zero-filled) tensor with ``input``'s shape and dtype."""
     shape, dt = _like(input, dtype)
-    return _filled(shape, 0, dt, requires_grad, device, "empty_like")
+    return _filled(shape, 0, dt, requires_grad, _like_device(input, device), "empty_like")
 
 
 def full_like(input, fill_value, *, dtype=None, device=None, requires_grad: bool = False, layout=None,
               memory_format=None) -> Tensor:
     """``fill_value`` with ``input``'s shape and dtype."""
     shape, dt = _like(input, dtype)
-    return _filled(shape, _scalar(fill_value, "full_like"), dt, requires_grad, device, "full_like")
+    return _filled(shape, _scalar(fill_value, "full_like"), dt, requires_grad, _like_device(input, device),
+                   "full_like")
 
 
 # ------------------------------------------------------------------ ranges
@@ -372,14 +379,15 @@ def rand_like(input, *, dtype=None, device=None, requires_grad: bool = False, la
               memory_format=None, generator=None) -> Tensor:
     """Uniform ``[0, 1)`` numbers with ``input``'s shape and dtype."""
     shape, dt = _like(input, dtype)
-    return rand(shape, generator=generator, dtype=dt, device=device, requires_grad=requires_grad)
+    return rand(shape, generator=generator, dtype=dt, device=_like_device(input, device), requires_grad=requires_grad)
 
 
 def randn_like(input, *, dtype=None, device=None, requires_grad: bool = False, layout=None,
                memory_format=None, generator=None) -> Tensor:
     """Standard normal numbers with ``input``'s shape and dtype."""
     shape, dt = _like(input, dtype)
-    return randn(shape, generator=generator, dtype=dt, device=device, requires_grad=requires_grad)
+    return randn(shape, generator=generator, dtype=dt, device=_like_device(input, device),
+                 requires_grad=requires_grad)
 
 
 def randint_like(input, low=0, high=None, *, dtype=None, device=None, requires_grad: bool = False, layout=None,
@@ -389,7 +397,7 @@ def randint_like(input, low=0, high=None, *, dtype=None, device=None, requires_g
     if high is None:
         low, high = 0, low
     shape, dt = _like(input, dtype)
-    return _leaf(_randint_values(low, high, shape, dt, generator), requires_grad, device)
+    return _leaf(_randint_values(low, high, shape, dt, generator), requires_grad, _like_device(input, device))
 
 
 def bernoulli(input, p=None, *, generator=None) -> Tensor:

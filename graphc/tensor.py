@@ -44,6 +44,7 @@ class Tensor:
     _view_of = None  # (base, version) of a symbolic view
     _is_param = False
     _name_hint = None  # a name for graph dumps ("l1.weight"), set by nn.Module
+    _device = None  # None on the CPU; a graphc.device("cuda", i) for a tensor placed on a GPU
 
     def __init__(self, data=None, *, dtype=None, requires_grad: bool = False):
         # PyTorch's legacy constructor: graphc.Tensor([1, 2]) is a float32 tensor
@@ -101,13 +102,20 @@ class Tensor:
 
     @property
     def device(self):
-        from .device import cpu
+        """Where the tensor lives. A CUDA tensor keeps its value in host memory too (docs/cuda.md)."""
+        if self._device is None:
+            from .device import cpu
 
-        return cpu
+            return cpu
+        return self._device
 
     @property
     def is_cuda(self) -> bool:
-        return False
+        return self._device is not None and self._device.type == "cuda"
+
+    def get_device(self) -> int:
+        """The CUDA device index, or -1 on the CPU (as PyTorch)."""
+        return self._device.index if self.is_cuda else -1
 
     def _type(self) -> TensorType:
         return TensorType(self.dtype, self._data.shape)
@@ -189,6 +197,7 @@ class Tensor:
         if _dispatch.tracer is not None:
             return _dispatch.tracer.make_symbolic(_dispatch.tracer.node_of(self), False)
         t = Tensor._wrap(self._data)
+        t._device = self._device
         t._version = self._version
         t._base = self if self._base is None else self._base
         return t
@@ -373,6 +382,8 @@ def _format(t: Tensor) -> str:
     extras = []
     if t.dtype not in (D.float32, D.int64, D.bool_):
         extras.append(f"dtype=graphc.{t.dtype.name}")
+    if t._device is not None:
+        extras.insert(0, f"device='{t._device}'")
     if t.grad_fn is not None:
         extras.append(f"grad_fn=<{t.grad_fn.name()}>")
     elif t.requires_grad:

@@ -45,13 +45,18 @@ def register_backend(name: str, cls) -> None:
     _BACKENDS[name] = cls
 
 
-def get_backend(name: str):
+def get_backend(name: str, **options):
+    """A backend by name; ``options`` go to its constructor (``get_backend("cuda", device=1)``)."""
     if name == "llvm" and "llvm" not in _BACKENDS:
         try:
             from . import llvm  # noqa: F401  (registers itself)
         except ImportError as e:
             raise CompileError(f"the llvm backend is not available: {e}", fix="use backend='reference'") from e
+    if name == "cuda" and "cuda" not in _BACKENDS:
+        from .cuda import backend  # noqa: F401  (registers itself; needs no GPU until compile())
     try:
-        return _BACKENDS[name]()
+        cls = _BACKENDS[name]
     except KeyError:
-        raise CompileError(f"unknown backend {name!r}", fix=f"choose one of {sorted(set(_BACKENDS) | {'llvm'})}") from None
+        raise CompileError(f"unknown backend {name!r}",
+                           fix=f"choose one of {sorted(set(_BACKENDS) | {'llvm', 'cuda'})}") from None
+    return cls(**options)

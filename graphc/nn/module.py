@@ -22,7 +22,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from graphc.device import check_device
+from graphc.device import check_device, placed
 from graphc.ir import dtypes as D
 from graphc.ir.errors import GraphcError, GraphcTypeError, GraphcValueError
 from graphc.tensor import Tensor
@@ -408,7 +408,9 @@ class Module:
         return self
 
     def to(self, *args, **kwargs) -> Module:
-        """``to(dtype)`` converts floating parameters and buffers in place; ``to("cpu")`` is a no-op."""
+        """``to(dtype)`` converts floating parameters and buffers in place; ``to(device)`` moves them
+        (and their gradients) in place, keeping the same Parameter objects, as PyTorch does.
+        Moving to "cuda" needs a usable GPU (else :class:`graphc.DeviceError`)."""
         dtype = kwargs.pop("dtype", None)
         device = kwargs.pop("device", None)
         kwargs.pop("non_blocking", None)
@@ -418,11 +420,12 @@ class Module:
             if isinstance(a, D.DType):
                 dtype = a
             elif isinstance(a, Tensor):
-                dtype = a.dtype
+                dtype, device = a.dtype, a.device
             else:
                 device = a
         if device is not None:
-            check_device(device)
+            target = placed(check_device(device))
+            self._apply_to_tensors(lambda t: _move_(t, target))
         if dtype is not None:
             dtype = D.as_dtype(dtype)
             if not dtype.is_floating_point:
@@ -431,11 +434,12 @@ class Module:
         return self
 
     def cpu(self) -> Module:
-        return self
+        """Move every parameter and buffer to the CPU (in place)."""
+        return self.to("cpu")
 
     def cuda(self, device=None) -> Module:
-        check_device("cuda" if device is None else f"cuda:{device}" if isinstance(device, int) else device)
-        return self
+        """Move every parameter and buffer to a CUDA device (in place); needs a usable GPU."""
+        return self.to("cuda" if device is None else device)
 
     def float(self) -> Module:
         return self.to(D.float32)
@@ -503,7 +507,17 @@ def _convert_(t: Tensor, dtype: D.DType) -> None:
     t._data = t._data.astype(dtype.np)
     t._version.value += 1
     if t._grad is not None:
-        t._grad = Tensor._wrap(t._grad._data.astype(dtype.np))
+        grad = Tensor._wrap(t._grad._data.astype(dtype.np))
+        grad._device = t._grad._device
+        t._grad = grad
+
+
+def _move_(t: Tensor, device) -> None:
+    """Place a tensor (and its gradient) on ``device`` in place. Values stay in host memory
+    (docs/cuda.md), so this only changes where eager ops and compiled steps run."""
+    t._device = device
+    if t._grad is not None:
+        t._grad._device = device
 
 
 __all__ = ["Module", "RemovableHandle", "StateDictError"]

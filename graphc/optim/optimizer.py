@@ -265,6 +265,8 @@ def _copy_state_value(param: Tensor, key: str, value):
             out = value.detach().clone()
             if key != "step" and param.dtype.is_floating_point and out.dtype is not param.dtype:
                 out = out.to(param.dtype)
+            if key != "step":  # state follows its parameter's device ("step" stays on the CPU, as in PyTorch)
+                out._device = param._device
         return out
     if isinstance(value, dict):
         return {k: _copy_state_value(param, k, v) for k, v in value.items()}
