@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from graphc.ir import Graph, Node
+from graphc.ir import Graph, Node, get_op
 from graphc.ir.errors import CompileError
 
 from . import lowering_index, lowering_nn  # noqa: F401  (register their rules)
@@ -54,8 +54,9 @@ class Program:
 
 
 class Lowering:
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, rules: dict | None = None):
         self.graph = graph
+        self.rules = {**KERNEL_RULES, **(rules or {})}  # op -> kernel rule (a target may override some)
         self.buffers: dict[Node, Buffer] = {}
         self.order: list[Buffer] = []
         self._fresh = 0
@@ -105,14 +106,17 @@ class Lowering:
         """A kernel computing all of ``node`` into ``target``."""
         self.reads = set()
         self.root = node
-        if node.op in KERNEL_RULES:
-            body = KERNEL_RULES[node.op](self, node, target.name)
+        if node.op in self.rules:
+            body = self.rules[node.op](self, node, target.name)
         elif node.op in EXPR_RULES:
             idx = [Var(f"i{d}") for d in range(node.ndim)]
             value = EXPR_RULES[node.op](self, node, idx)
             body = [Store(target.name, linear_index(idx, node.shape), value)]
             for d in reversed(range(node.ndim)):
                 body = [Loop(f"i{d}", node.shape[d], body, parallel=(d == 0))]
+        elif get_op(node.op).decompose is not None:
+            raise CompileError(f"%{node.name} is the composite op {node.op}, which compiled backends do not lower",
+                               loc=node.loc, fix="run the 'decompose' pass before lowering (it is first in the default pipeline)")
         else:
             raise CompileError(f"op {node.op} (%{node.name}) has no lowering for the llvm backend", loc=node.loc,
                                fix="use backend='reference' for graphs with this op")
@@ -201,8 +205,10 @@ def _view_chain(x: Node, graph: Graph, readers) -> list[Node]:
     return chain
 
 
-def lower(graph: Graph) -> Program:
-    lw = Lowering(graph)
+def lower(graph: Graph, rules: dict | None = None) -> Program:
+    """The graph as kernels over buffers, following the fusion plan; ``rules`` overrides kernel
+    rules by op (the CUDA backend lowers convolutions as direct loop nests)."""
+    lw = Lowering(graph, rules)
     for i, p in enumerate(graph.placeholders):
         lw.buffers[p] = lw.add_buffer(p, "placeholder", i)
     keep = materialized_nodes(graph)

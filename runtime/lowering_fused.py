@@ -23,7 +23,7 @@ from .kernel_ir import (
     linear_index,
     split_index,
 )
-from .lowering_rules import EXPR_RULES, KERNEL_RULES, _init_value, _loops, _matmul, _reduce
+from .lowering_rules import EXPR_RULES, _init_value, _loops, _matmul, _reduce
 
 
 def _forward_index(node, src, idx):
@@ -74,7 +74,7 @@ def _stored_group(lw, g):
     out = lw.buffers[node].name
     lw.reads.add(out)
     lw.root = node
-    body = KERNEL_RULES[node.op](lw, node, out)
+    body = lw.rules[node.op](lw, node, out)
     lw.root = None
     ovars = [Var(f"o{k}") for k in range(node.ndim)]
     value = Load(out, linear_index(ovars, node.shape), node.dtype.short)

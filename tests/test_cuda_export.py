@@ -14,14 +14,14 @@ from ir_examples import train_step_graph
 import graphc
 from graphc.passes import run_pipeline
 from graphc.runtime.cuda.export_host import compile_graphs_cuda, host_source
-from graphc.runtime.lower import lower
+from graphc.runtime.cuda.lowering import lower
 
 CC = next((c for c in ("cc", "gcc", "clang") if shutil.which(c)), None)
 needs_cc = pytest.mark.skipif(CC is None, reason="no C compiler")
 
 
 def _graph():
-    return run_pipeline(train_step_graph(), ["fuse"])
+    return run_pipeline(train_step_graph(), ["decompose", "fuse"])
 
 
 def test_host_source_embeds_the_ptx_and_the_table_layout():

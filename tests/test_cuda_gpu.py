@@ -49,7 +49,7 @@ def test_every_op_on_the_gpu_equals_the_reference(index, fused):
     feeds = _feeds(graph, rng)
     ref_feeds = [np.array(f, copy=True) for f in feeds]
     ref = get_backend("reference").compile(_graphs()[index]).run(ref_feeds)
-    compiled = run_pipeline(_graphs()[index], ["fuse"] if fused else [])
+    compiled = run_pipeline(_graphs()[index], ["decompose", "fuse"] if fused else ["decompose"])
     out = get_backend("cuda").compile(compiled).run(feeds)
     for a, b in zip(out, ref):
         assert a.dtype == b.dtype and a.shape == b.shape

@@ -23,9 +23,9 @@ from graphc.ir.dtypes import from_name
 from graphc.passes import run_pipeline
 from graphc.runtime.backends import get_backend
 from graphc.runtime.cuda.emit import PTXEmitter
+from graphc.runtime.cuda.lowering import lower
 from graphc.runtime.cuda.schedule import phases
 from graphc.runtime.llvm.jit import new_target_machine
-from graphc.runtime.lower import lower
 
 I32, I64 = ir.IntType(32), ir.IntType(64)
 
@@ -98,7 +98,7 @@ def test_emitted_grid_kernels_give_the_reference_results(index, fused):
     feeds = _feeds(_graphs()[index], rng)
     ref_feeds = [np.array(f, copy=True) for f in feeds]
     ref = get_backend("reference").compile(_graphs()[index]).run(ref_feeds)
-    graph = run_pipeline(_graphs()[index], ["fuse"] if fused else [])
+    graph = run_pipeline(_graphs()[index], ["decompose", "fuse"] if fused else ["decompose"])
     out, _engine = run_program(graph, feeds, seed=index)
     for a, b in zip(out, ref):
         assert a.shape == b.shape
@@ -279,7 +279,7 @@ def test_emitted_block_reductions_and_gemm_give_the_reference_results(fused):
     feeds = _feeds(_block_graphs(), rng)
     feeds[0] = feeds[0] - 1.0  # negative values too, for max
     ref = get_backend("reference").compile(_block_graphs()).run([np.array(f, copy=True) for f in feeds])
-    graph = run_pipeline(_block_graphs(), ["fuse"] if fused else [])
+    graph = run_pipeline(_block_graphs(), ["decompose", "fuse"] if fused else ["decompose"])
     kinds = {p.kind for k in lower(graph).kernels for p in phases(k.body)}
     assert {"reduce", "gemm"} <= kinds
     out, _engine = run_blocks(graph, feeds)

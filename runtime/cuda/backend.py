@@ -19,8 +19,8 @@ from graphc.ir.dtypes import from_name
 from graphc.ir.errors import GraphcIndexError
 
 from ..backends import register_backend
-from ..lower import lower
 from . import driver
+from .lowering import lower
 from .ptx import build_ptx
 
 _ALIGN = 256

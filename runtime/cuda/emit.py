@@ -39,6 +39,7 @@ class PTXEmitter(KernelEmitter):
     """Emits the launches of kernels into one NVPTX module."""
 
     atomic: set = frozenset()
+    native_threads = False  # the grid is the parallelism: loops inside a launch stay plain loops
 
     # ------------------------------------------------------------------ helpers
     def sreg(self, name: str, dim: str = "x"):

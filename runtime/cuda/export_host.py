@@ -30,7 +30,8 @@ from pathlib import Path
 from graphc.ir import Graph
 from graphc.ir.errors import ExportError
 
-from ..lower import Buffer, lower
+from ..lower import Buffer
+from .lowering import lower
 from .ptx import DEFAULT_ARCH, build_ptx
 
 _ALIGN = 256

@@ -117,6 +117,6 @@ def build_ptx(program, arch: str = DEFAULT_ARCH, name: str = "graphc") -> PTXMod
 
 def graph_ptx(graph, arch: str = DEFAULT_ARCH) -> PTXModule:
     """Lower an optimised graph and render it to PTX (what ``graphc.export(target="cuda")`` writes)."""
-    from ..lower import lower
+    from .lowering import lower
 
     return build_ptx(lower(graph), arch, graph.name or "graphc")

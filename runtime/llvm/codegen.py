@@ -44,6 +44,10 @@ _INTRINSIC = {"exp": "llvm.exp", "log": "llvm.log", "sqrt": "llvm.sqrt", "sin": 
 class KernelEmitter:
     """Emits kernels into one llvmlite module."""
 
+    # parallel loops and GEMMs run on the native thread pool; a subclass for a target with its
+    # own parallelism (the CUDA grid) sets this False and gets plain loops and the GEMM fallback
+    native_threads = True
+
     def __init__(self, module: ir.Module):
         self.module = module
 
@@ -90,7 +94,7 @@ class KernelEmitter:
         for s in stmts:
             self.memo = {}  # shared subexpressions are emitted once per statement (keyed by identity)
             if isinstance(s, Loop):
-                if s.parallel and parallel.should_parallelize(self, s):
+                if s.parallel and self.native_threads and parallel.should_parallelize(self, s):
                     parallel.emit_loop(self, s)  # outlined, run on the native thread pool
                 else:
                     self.loop(s)
