@@ -80,6 +80,7 @@ class _Entry:
         return None
 
     device: object = None  # where the step runs (None: the CPU); its outputs are placed there
+    backend: str = "llvm"  # the backend that compiled it (compile's backend=None picks by device)
 
     def __call__(self, args):
         # bound and const arrays are fixed while the guards hold (check() verifies the bound
@@ -255,6 +256,7 @@ class CompiledFunction:
         entry = _Entry(executable, graph, bindings, out_tree, grad_writes=grad_writes, pass_times=timing.times,
                        stages=record.stages or [("trace", str(graph))])
         entry.device = device
+        entry.backend = backend
         entry.bound_arrays = [(x, x._data) for kind, x in bindings if kind == "bound"]
         entry.flags = _guards(tracer, bindings)
         return entry

@@ -88,7 +88,7 @@ def _last_call_arguments(cf: CompiledFunction):
             args = []
             for kind, *rest in sig:
                 if kind == "tensor":
-                    shape, dtype, requires_grad = rest
+                    shape, dtype, requires_grad = rest[:3]  # then the device
                     t = factories.zeros(*shape, dtype=from_name(dtype))
                     args.append(t.requires_grad_() if requires_grad else t)
                 else:

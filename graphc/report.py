@@ -279,7 +279,7 @@ def collect(compiled, title: str | None = None, draw: bool = True) -> Report:
     svg, why = dot_to_svg(dot_text, len(graph.placeholders) + len(graph.nodes)) if draw else (None, "the graph was not drawn (draw=False)")
     if why:
         notes.append(why)
-    return Report(title or f"graphc compile report: {compiled.name}", graph, compiled.backend, entry.stages,
+    return Report(title or f"graphc compile report: {compiled.name}", graph, entry.backend, entry.stages,
                   entry.pass_times, groups, unfused_pairs(graph), kernels, memory_summary(graph, exe), profile, svg, dot_text,
                   notes)
 
