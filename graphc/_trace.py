@@ -240,8 +240,10 @@ class Tracer:
         if grad and target.is_leaf and target.requires_grad:
             raise AutogradError("a leaf Variable that requires grad is being used in an in-place operation.",
                                 fix="wrap the update in `with graphc.no_grad():`, or use the out-of-place op")
-        if getattr(target, "_view_of", None) is not None or target._base is not None:
-            raise TraceError("in-place modification of a view inside a compiled function is not supported",
+        alias = target._alias_of() if target._alias_of is not None else None  # a live tensor sharing its memory
+        if getattr(target, "_view_of", None) is not None or target._base is not None or alias is not None:
+            raise TraceError("in-place modification of a view (or of a detach() alias of a live tensor) inside a compiled function "
+                             "is not supported",
                              fix="modify the base tensor, or build the result out of place")
         if target._tnode is None:
             self._placeholder_for_update(target)

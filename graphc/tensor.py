@@ -16,6 +16,7 @@ Eagerly, a tensor owns a numpy array (``from_numpy`` shares it). Every operation
 from __future__ import annotations
 
 import itertools
+import weakref
 
 import numpy as np
 
@@ -45,6 +46,7 @@ class Tensor:
     _is_param = False
     _name_hint = None  # a name for graph dumps ("l1.weight"), set by nn.Module
     _device = None  # None on the CPU; a graphc.device("cuda", i) for a tensor placed on a GPU
+    _alias_of = None  # detach(): a weak reference to the tensor whose memory this one shares
 
     def __init__(self, data=None, *, dtype=None, requires_grad: bool = False):
         # PyTorch's legacy constructor: graphc.Tensor([1, 2]) is a float32 tensor
@@ -199,8 +201,33 @@ class Tensor:
         t = Tensor._wrap(self._data)
         t._device = self._device
         t._version = self._version
-        t._base = self if self._base is None else self._base
+        # not a view for autograd (PyTorch: ``x.detach()._base is None``), but it aliases the
+        # memory of ``self``: a compiled function must not write it while ``self`` lives on
+        t._alias_of = weakref.ref(self if self._base is None else self._base)
         return t
+
+    @property
+    def data(self) -> Tensor:
+        """This tensor's memory as a tensor with no autograd history (PyTorch's ``.data``: unlike
+        ``detach()``, writes through it are not seen by autograd's version checks)."""
+        if _dispatch.tracer is not None and self._tnode is not None:
+            return self.detach()
+        t = Tensor._wrap(self._data)
+        t._device = self._device
+        t._alias_of = weakref.ref(self if self._base is None else self._base)
+        return t
+
+    @data.setter
+    def data(self, other: Tensor) -> None:
+        """``t.data = other``: ``t`` takes ``other``'s memory, shape and dtype; its autograd identity stays."""
+        if not isinstance(other, Tensor):
+            raise GraphcTypeError(f"data must be a Tensor, not {type(other).__name__}",
+                                  fix="assign a tensor: t.data = graphc.tensor(values)")
+        if _dispatch.tracer is not None:
+            raise TraceError("assigning .data inside a compiled function is not supported",
+                             fix="assign .data outside the compiled function, or use copy_() under no_grad()")
+        self._data = other._data
+        self._device = other._device
 
     def detach_(self) -> Tensor:
         self.grad_fn = None

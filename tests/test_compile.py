@@ -310,3 +310,42 @@ def test_failed_native_check_updates_nothing_even_with_fused_updates():
         np.testing.assert_array_equal(v.numpy(), params[k])
     for p, b in zip(model.parameters(), bufs):
         np.testing.assert_array_equal(opt.state[p]["momentum_buffer"].numpy(), b)
+
+
+def test_compiling_after_eager_momentum_steps_continues_like_eager():
+    """SGD creates momentum buffers with clone().detach(): a compiled step after eager ones
+    updates them in place like eager mode (they alias nothing that lives on)."""
+    def run(compile_from):
+        graphc.manual_seed(0)
+        model = nn.Linear(4, 3)
+        opt = graphc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        x, y = graphc.randn(5, 4), graphc.tensor([0, 1, 2, 0, 1])
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        compiled = graphc.compile(step)
+        losses = [(compiled if i >= compile_from else step)(x, y).item() for i in range(4)]
+        return losses, model.weight.detach().numpy().copy()
+
+    eager, mixed = run(compile_from=99), run(compile_from=2)
+    np.testing.assert_allclose(mixed[0], eager[0], rtol=1e-5)
+    np.testing.assert_allclose(mixed[1], eager[1], rtol=1e-5, atol=1e-6)
+
+
+def test_writing_a_detached_alias_of_a_live_tensor_in_a_compiled_function_is_refused():
+    w = graphc.ones(3)
+    alias = w.detach()
+    assert alias._base is None  # as PyTorch: detach() is not a view for autograd
+
+    @graphc.compile
+    def bump(x):
+        alias.add_(x)
+        return x
+
+    with pytest.raises(TraceError, match="in-place modification of a view"):
+        bump(graphc.ones(3))
