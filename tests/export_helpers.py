@@ -15,12 +15,13 @@ needs_cc = pytest.mark.skipif(CC is None, reason="no C compiler (cc, gcc or clan
 needs_valgrind = pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 
 
-def build_program(lib_dir: Path, name: str, source: str, prog: str, defines: dict | None = None) -> Path:
+def build_program(lib_dir: Path, name: str, source: str, prog: str, defines: dict | None = None,
+                  extra_flags: tuple = ()) -> Path:
     """Compile ``source`` against ``<name>.h`` and link it with ``lib<name>.a``."""
     src = lib_dir / f"{prog}.c"
     src.write_text(source)
     flags = [f"-D{k}={v}" for k, v in (defines or {}).items()]
-    cmd = [CC, "-O1", "-g", "-Wall", "-Werror", *flags, "-I", str(lib_dir), "-o", str(lib_dir / prog), str(src),
+    cmd = [CC, "-O1", "-g", "-Wall", "-Werror", *extra_flags, *flags, "-I", str(lib_dir), "-o", str(lib_dir / prog), str(src),
            str(lib_dir / f"lib{name}.a"), "-lm", "-lpthread"]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import numpy as np
 import pytest
-from export_helpers import build_program, needs_cc, needs_valgrind, run
+from export_helpers import CC, build_program, needs_cc, needs_valgrind, run
 
 import graphc
 import graphc.nn as nn
@@ -191,6 +193,29 @@ def test_c_program_runs_clean_under_valgrind(mlp, tmp_path):
                   prog, out / "x.bin", out / "y.bin", tmp_path / "logits.bin", tmp_path / "vg.safetensors"], check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ERROR SUMMARY: 0 errors" in result.stderr
+    losses = [float(v) for v in result.stdout.split()]
+    np.testing.assert_allclose(losses, mlp["losses"], rtol=1e-5, atol=1e-6)
+
+
+def _asan_works(tmp_path) -> bool:
+    src = tmp_path / "probe.c"
+    src.write_text("int main(void) { return 0; }\n")
+    return CC is not None and subprocess.run(
+        [CC, "-fsanitize=address,undefined", str(src), "-o", str(tmp_path / "probe")], capture_output=True).returncode == 0
+
+
+@needs_cc
+def test_c_program_runs_clean_under_address_sanitizer(mlp, tmp_path):
+    """The program and the library's C runtime checked by ASan/UBSan and LeakSanitizer (where the
+    compiler has them; valgrind, above, also covers the generated kernels)."""
+    if not _asan_works(tmp_path):
+        pytest.skip("the C compiler has no AddressSanitizer runtime")
+    out = mlp["out"]
+    prog = build_program(out, "mlp", PROGRAM, "asan_prog", {"B": B, "D": D, "C": C, "STEPS": STEPS, "NEW_LR": NEW_LR},
+                         extra_flags=("-fsanitize=address,undefined", "-fno-omit-frame-pointer"))
+    result = run([prog, out / "x.bin", out / "y.bin", tmp_path / "logits.bin", tmp_path / "asan.safetensors"], check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ERROR: AddressSanitizer" not in result.stderr and "runtime error" not in result.stderr
     losses = [float(v) for v in result.stdout.split()]
     np.testing.assert_allclose(losses, mlp["losses"], rtol=1e-5, atol=1e-6)
 

@@ -143,7 +143,7 @@ def forward_workload(wanted: set[str]) -> Workload:
         fwd = graphc.compile(models.build_model(graphc, "mlp"))
         gx = graphc.tensor(x)
         w.contenders.append(Contender("graphc", lambda: fwd(gx), lambda: fwd(gx).numpy(), compiled=fwd))
-    w.notes.append("PyTorch runs under torch.no_grad(), so eager records no autograd graph")
+    w.notes.append("MLP forward at batch 1: PyTorch runs under torch.no_grad(), so eager records no autograd graph")
 
     def torch_forward(torch, compiled: bool):
         model = models.build_model(torch, "mlp")
