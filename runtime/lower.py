@@ -16,6 +16,7 @@ from graphc.ir import Graph, Node, get_op
 from graphc.ir.errors import CompileError
 
 from . import lowering_index, lowering_nn  # noqa: F401  (register their rules)
+from .kernel_coalesce import coalesce_kernel
 from .kernel_ir import Kernel, Load, Loop, Store, Var, linear_index
 from .lowering_fused import group_kernel
 from .lowering_rules import EXPR_RULES, GEMM_DTYPES, KERNEL_RULES, operand_view
@@ -250,6 +251,8 @@ def lower(graph: Graph, rules: dict | None = None) -> Program:
         kernels.append(_copy(lw, o, buf, len(kernels)))
     first_assign = len(kernels)
     kernels += _assign_kernels(lw, graph, len(kernels))
+    for k in kernels:
+        coalesce_kernel(k)  # contiguous loop nests become one loop (vectorised without gathers)
     _check_early_writes(kernels)
     # a failed native check must stop the step before anything persistent is written: before the
     # first assign kernel, or before the first kernel whose epilogue updates a parameter early

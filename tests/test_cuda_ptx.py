@@ -162,14 +162,18 @@ def _single_kernel(build) -> list:
 
 
 def test_elementwise_kernel_maps_every_loop_to_threads():
-    def build():
+    def build(perm):
         g = Graph("e")
         x = g.placeholder("x", TensorType(float32, (4, 5, 6)), "input")
-        g.set_outputs([g.add("exp", x)])
+        g.set_outputs([g.add("exp", x) if perm is None else g.add("permute", x, dims=perm)])
         return g
 
-    (phase,) = _single_kernel(build)
-    assert phase.kind == "grid" and [e for _, e in phase.parallel] == [4, 5, 6] and phase.points == 120
+    # a contiguous nest is coalesced into one loop first; every point is still one thread
+    (phase,) = _single_kernel(lambda: build(None))
+    assert phase.kind == "grid" and [e for _, e in phase.parallel] == [120] and phase.points == 120
+    # a transpose cannot be coalesced: each of its loops becomes a grid dimension
+    (phase,) = _single_kernel(lambda: build((2, 1, 0)))
+    assert phase.kind == "grid" and sorted(e for _, e in phase.parallel) == [4, 5, 6] and phase.points == 120
 
 
 def test_long_row_sum_is_a_block_reduction_and_short_one_is_per_thread():
