@@ -18,12 +18,22 @@ from __future__ import annotations
 
 from numbers import Integral
 
-from .kernel_ir import Call, Const, Expr, Kernel, Load, Loop, Store, Var
+from .kernel_ir import AccUpdate, Call, Const, Expr, Kernel, Load, Loop, Store, Var
 
 
 def coalesce_kernel(kernel: Kernel) -> Kernel:
-    kernel.body = [coalesce_nest(s) if isinstance(s, Loop) else s for s in kernel.body]
+    kernel.body = [_coalesce(s) for s in kernel.body]
     return kernel
+
+
+def _coalesce(s):
+    """``s`` with every perfect nest in it coalesced, the outermost ones first."""
+    if not isinstance(s, Loop):
+        return s
+    merged = coalesce_nest(s)
+    if merged is not s:
+        return merged
+    return Loop(s.var, s.extent, [_coalesce(x) for x in s.body], s.parallel)
 
 
 def coalesce_nest(loop: Loop) -> Loop:
@@ -32,19 +42,22 @@ def coalesce_nest(loop: Loop) -> Loop:
     while len(chain[-1].body) == 1 and isinstance(chain[-1].body[0], Loop):
         chain.append(chain[-1].body[0])
     body = chain[-1].body
-    if len(chain) < 2 or not body or not all(isinstance(s, Store) for s in body):
+    if len(chain) < 2 or not body or not all(isinstance(s, (Store, AccUpdate)) for s in body):
         return loop
     extents = {lp.var: lp.extent for lp in chain}
     if len(extents) != len(chain):
         return loop
-    body = [Store(s.buf, _plain_mods(s.index, extents), _plain_mods(s.value, extents)) for s in body]
+    body = [_map(s, lambda e: _plain_mods(e, extents)) for s in body]
     accesses, loads, stores = [], [], {}
     for s in body:
-        form = _affine(s.index)
-        if form is None or not _collect(s.value, extents, loads):
+        if not _collect(s.value, extents, loads):
             return loop
-        accesses.append(form)
-        stores.setdefault(s.buf, []).append(_nonzero(form))
+        if isinstance(s, Store):
+            form = _affine(s.index)
+            if form is None:
+                return loop
+            accesses.append(form)
+            stores.setdefault(s.buf, []).append(_nonzero(form))
     if any(buf in stores and _nonzero(form) not in stores[buf] for buf, form in loads):
         return loop  # reads what another iteration writes: the loop order (and its split) matters
     accesses += [form for _, form in loads]
@@ -54,7 +67,7 @@ def coalesce_nest(loop: Loop) -> Loop:
     while i > 0:
         (u, nu, pu), (v, nv, pv) = loops[i - 1], loops[i]
         if all(a.get(u, 0) == a.get(v, 0) * nv for a in accesses):
-            body = [Store(s.buf, _subst(s.index, u), _subst(s.value, u)) for s in body]
+            body = [_map(s, lambda e, u=u: _subst(e, u)) for s in body]
             for a in accesses:
                 a.pop(u, None)
             loops[i - 1:i + 1] = [(v, nu * nv, pu or pv)]
@@ -65,6 +78,13 @@ def coalesce_nest(loop: Loop) -> Loop:
     for var, extent, parallel in reversed(loops):
         body = [Loop(var, extent, body, parallel)]
     return body[0]
+
+
+def _map(s, f):
+    """The store or accumulator update ``s`` with ``f`` applied to its expressions."""
+    if isinstance(s, Store):
+        return Store(s.buf, f(s.index), f(s.value))
+    return AccUpdate(s.name, s.op, f(s.value))
 
 
 def _affine(e: Expr) -> dict | None:

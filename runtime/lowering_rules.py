@@ -230,8 +230,19 @@ def _reduce(lw, node, out):
     init = _loops([(v.name, s) for v, s in zip(ovars, node.shape)],
                   [Store(out, linear_index(ovars, node.shape), _init_value(node.op, dtype))])
     current = Load(out, flat_out, dtype)
-    update = Call("add" if node.op == "sum" else "maximum", (current, lw.value(x, xvars)), dtype)
     order = [(f"i{d}", x.shape[d]) for d in range(x.ndim)]
+    tail = x.ndim
+    while tail - 1 in dims:
+        tail -= 1
+    if tail < x.ndim:
+        # trailing reduced dims (a conv bias gradient sums [N, C, H, W] over N, H and W): each
+        # row's run accumulates in a register from the output's running value, not through memory
+        acc = lw.fresh("acc")
+        run = [AccInit(acc, dtype, current)]
+        run += _loops(order[tail:], [AccUpdate(acc, acc_op, lw.value(x, xvars))])
+        run.append(Store(out, flat_out, AccRef(acc, dtype)))
+        return init + _loops(order[:tail], run)
+    update = Call("add" if node.op == "sum" else "maximum", (current, lw.value(x, xvars)), dtype)
     return init + _loops(order, [Store(out, flat_out, update)])
 
 

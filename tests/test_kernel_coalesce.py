@@ -134,3 +134,20 @@ def test_a_recurrence_keeps_its_loops():
     # reading the element it writes (an in-place update) is fine
     inplace = [Store("o", store, Call("add", (Load("o", store, "f32"), Load("x", store, "f32")), "f32"))]
     assert coalesce_nest(Loop("i", 3, [Loop("j", 4, inplace)])).extent == 12
+
+
+def test_bias_gradient_sum_accumulates_each_row_in_a_register():
+    # sum over N, H, W of [N, C, H, W]: H and W coalesce into one run added in a register
+    def build(g):
+        x = g.placeholder("x", TensorType(float32, (2, 3, 4, 5)), "input")
+        g.set_outputs([g.add("sum", x, dims=(0, 2, 3), keepdim=False)])
+
+    text = _kernels(build)
+    assert (
+        "  for i0 in 0..2:\n"
+        "    for i1 in 0..3:\n"
+        "      acc1: f32 = o1_0[i1]\n"
+        "      for i3 in 0..20:\n"
+        "        acc1 = add(acc1, p0_x[((60 * i0) + ((20 * i1) + i3))])\n"
+        "      o1_0[i1] = acc1"
+    ) in text
