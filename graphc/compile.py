@@ -30,6 +30,7 @@ import numpy as np
 from graphc.ir.errors import GraphcTypeError, TraceError
 
 from . import _dispatch
+from ._guards import Guards
 from ._trace import Tracer
 from .tensor import Tensor
 from .tensor import _serial as _tensor_serial  # (graphc.tensor is the factory function)
@@ -63,21 +64,14 @@ class _Entry:
     graph: object
     bindings: list  # per placeholder: ("input", i) | ("bound", tensor) | ("hyper", getter) | ("const", array)
     out_tree: object
-    bound_arrays: list = field(default_factory=list)  # (tensor, array) pairs that must not change
-    flags: list = field(default_factory=list)  # (description, callable, expected value)
+    guards: Guards | None = None  # what must still hold for this version to run
     grad_writes: list = field(default_factory=list)  # (leaf, placeholder index) for materialised grads
     _template: list | None = None  # the arrays of a call, inputs and hypers left to fill in
     pass_times: dict = field(default_factory=dict)  # pass name -> seconds
     stages: list = field(default_factory=list)  # (stage name, IR text): "trace", then each pass
 
     def check(self) -> str | None:
-        for t, array in self.bound_arrays:
-            if t._data is not array:
-                return f"the storage of a bound tensor {t._name_hint or ''} was replaced"
-        for what, read, expected in self.flags:
-            if read() != expected:
-                return what
-        return None
+        return self.guards.why() if self.guards is not None else None
 
     device: object = None  # where the step runs (None: the CPU); its outputs are placed there
     backend: str = "llvm"  # the backend that compiled it (compile's backend=None picks by device)
@@ -89,12 +83,16 @@ class _Entry:
             self._template = [None if kind in ("input", "hyper") else (x._data if kind == "bound" else x)
                               for kind, x in self.bindings]
             self._inputs = [(i, x) for i, (kind, x) in enumerate(self.bindings) if kind == "input"]
-            self._hypers = [(i, x) for i, (kind, x) in enumerate(self.bindings) if kind == "hyper"]
+            # one float64 cell per hyperparameter, refilled every call: the same array each time,
+            # so the backend never looks up its address again
+            self._hypers = [(i, x, np.zeros((), np.float64)) for i, (kind, x) in enumerate(self.bindings) if kind == "hyper"]
+            for i, _, cell in self._hypers:
+                self._template[i] = cell
         arrays = self._template.copy()
         for i, x in self._inputs:
             arrays[i] = np.ascontiguousarray(args[x]._data)
-        for i, x in self._hypers:
-            arrays[i] = np.asarray(x(), np.float64)
+        for _, x, cell in self._hypers:
+            cell[()] = x()
         outs = self.executable.run(arrays)
         return _unflatten(self.out_tree, iter(_placed(Tensor._wrap(o), self.device) for o in outs))
 
@@ -120,6 +118,7 @@ class CompiledFunction:
         self.instruments = list(instruments or [])
         self.name = name or (type(fn).__name__ if self.module is not None else getattr(fn, "__name__", "fn"))
         self._entries: dict[tuple, list[_Entry]] = {}
+        self._last: _Entry | None = None
         functools.update_wrapper(self, fn if self.module is None else type(fn).forward, updated=())
 
     # ------------------------------------------------------------------ calling
@@ -131,12 +130,18 @@ class CompiledFunction:
         entries = self._entries.get(sig)
         reason = "first call" if not self._entries else "new input shapes, dtypes or requires_grad"
         if entries:
-            for entry in entries:
+            # the version that ran last is checked first: in a momentum step's steady state it is
+            # the only check (the first-step version behind it would fail every time)
+            last = self._last
+            order = [last] + [e for e in entries if e is not last] if any(e is last for e in entries) else entries
+            reasons = []
+            for entry in order:
                 why = entry.check()
                 if why is None:
                     self._last = entry
                     return entry(args)
-                reason = why
+                reasons.append(why)
+            reason = reasons[0]  # what changed since the version that ran last (or the oldest)
         entry = self._build(args, sig)
         log.info("graphc: compiling %s (%s)", self.name, reason)
         self._entries.setdefault(sig, []).append(entry)
@@ -257,8 +262,8 @@ class CompiledFunction:
                        stages=record.stages or [("trace", str(graph))])
         entry.device = device
         entry.backend = backend
-        entry.bound_arrays = [(x, x._data) for kind, x in bindings if kind == "bound"]
-        entry.flags = _guards(tracer, bindings)
+        entry.guards = Guards([x for kind, x in bindings if kind == "bound"], list(tracer.modules.values()),
+                              list(tracer.optimizers.values()), tracer.grad_reads)
         return entry
 
 
@@ -276,8 +281,9 @@ def _check_decomposed(graph, backend: str) -> None:
 
 
 def _arg_signature(a):
-    if isinstance(a, Tensor):
-        return ("tensor", tuple(a.shape), a.dtype.name, a.requires_grad, str(a.device))
+    if isinstance(a, Tensor):  # read the fields, not the properties: this runs on every call
+        data = a._data
+        return ("tensor", data.shape, data.dtype.str, a._requires_grad, a._device)
     try:
         hash(a)
     except TypeError:
@@ -404,43 +410,3 @@ def _check_escapes(tracer: Tracer) -> None:
                 f"a tensor computed inside the compiled function (%{node.name}, made at {node.loc}) was stored "
                 "somewhere graphc cannot follow (a global, a list, an attribute)",
                 fix="return it from the compiled function instead", loc=node.loc)
-
-
-def _structure(value):
-    """What of an optimizer option decides the graph's structure: zero-ness of numbers, the rest by value."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)):
-        return value == 0
-    if isinstance(value, (tuple, list)):
-        return tuple(_structure(v) for v in value)
-    return type(value).__name__
-
-
-def _guards(tracer: Tracer, bindings) -> list:
-    flags = []
-    for kind, t in bindings:
-        if kind == "bound":
-            flags.append((f"requires_grad of {t._name_hint or 'a bound tensor'} changed",
-                          functools.partial(getattr, t, "requires_grad"), t.requires_grad))
-            flags.append((f"{t._name_hint or 'a bound tensor'} moved to another device",
-                          functools.partial(getattr, t, "_device"), t._device))
-    for m in tracer.modules.values():
-        flags.append((f"{type(m).__name__} switched between train() and eval()",
-                      functools.partial(getattr, m, "training"), m.training))
-    for opt in tracer.optimizers.values():
-        flags.append(("the optimizer's param groups or state changed",
-                      functools.partial(_optimizer_structure, opt), _optimizer_structure(opt)))
-    for t, was_none in tracer.grad_reads:
-        flags.append(("a parameter's .grad appeared or was cleared",
-                      functools.partial(lambda t: t.grad is None, t), was_none))
-    return flags
-
-
-def _optimizer_structure(opt):
-    groups = tuple(
-        (tuple(id(p) for p in g["params"]), tuple((k, _structure(v)) for k, v in g.items() if k != "params"))
-        for g in opt.param_groups
-    )
-    state = tuple((id(p), tuple(sorted(s))) for p, s in opt.state.items())
-    return groups, state

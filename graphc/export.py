@@ -78,7 +78,7 @@ def export(functions: dict, out_dir, name: str, example_inputs: dict | None = No
 def _last_call_arguments(cf: CompiledFunction):
     """Arguments like those of the function's last compiled call (zeros of the same shapes and
     dtypes, the same constants), or None if it was never called."""
-    from graphc.ir.dtypes import from_name
+    from graphc.ir.dtypes import from_numpy
 
     from . import factories
 
@@ -89,7 +89,7 @@ def _last_call_arguments(cf: CompiledFunction):
             for kind, *rest in sig:
                 if kind == "tensor":
                     shape, dtype, requires_grad = rest[:3]  # then the device
-                    t = factories.zeros(*shape, dtype=from_name(dtype))
+                    t = factories.zeros(*shape, dtype=from_numpy(np.dtype(dtype)))
                     args.append(t.requires_grad_() if requires_grad else t)
                 else:
                     args.append(rest[1])

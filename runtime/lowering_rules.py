@@ -384,20 +384,39 @@ def _numel(shape) -> int:
     return n
 
 
+_DOT_ROWS = 4  # dot products per pass over ``a``: four rows of b share each load of a
+
+
 def _matmul_dots(lw, node, out, epilogue=None):
-    """out[0, j] = sum_k a[0, k] * b[k, j] as contiguous dot products (vectorised reductions)."""
+    """out[0, j] = sum_k a[0, k] * b[k, j] as contiguous dot products (vectorised reductions),
+    ``_DOT_ROWS`` at a time so that the row of ``a`` is loaded once per group."""
     a, b = node.inputs
     dtype = node.dtype.short
-    j, kk = Var("j"), Var("k")
+    n, kk = node.shape[-1], Var("k")
     zeros = [const_i(0)] * (node.ndim - 1)
-    acc = lw.fresh("acc")
-    dot = AccUpdate(acc, "add", Call("mul", (lw.value(a, zeros[: a.ndim - 1] + [kk]),
-                                            lw.value(b, zeros[: b.ndim - 2] + [kk, j])), dtype))
-    body = [AccInit(acc, dtype, _init_value("sum", dtype)), Loop("k", a.shape[-1], [dot]),
-            Store(out, j, AccRef(acc, dtype))]
-    if epilogue is not None:
-        body += epilogue(AccRef(acc, dtype), zeros + [j])
-    return [Loop("j", node.shape[-1], body)]
+
+    def group(js):
+        accs = [lw.fresh("acc") for _ in js]
+        a_val = lw.value(a, zeros[: a.ndim - 1] + [kk])
+        dots = [AccUpdate(acc, "add", Call("mul", (a_val, lw.value(b, zeros[: b.ndim - 2] + [kk, j])), dtype))
+                for acc, j in zip(accs, js)]
+        body = [AccInit(acc, dtype, _init_value("sum", dtype)) for acc in accs]
+        body.append(Loop("k", a.shape[-1], dots))
+        for acc, j in zip(accs, js):
+            body.append(Store(out, j, AccRef(acc, dtype)))
+            if epilogue is not None:
+                body += epilogue(AccRef(acc, dtype), zeros + [j])
+        return body
+
+    full = n // _DOT_ROWS
+    jg = Var("jg")
+    stmts = []
+    if full:
+        stmts.append(Loop("jg", full, group([iadd(imul(const_i(_DOT_ROWS), jg), const_i(r)) for r in range(_DOT_ROWS)])))
+    if n % _DOT_ROWS:
+        j = Var("j")
+        stmts.append(Loop("j", n % _DOT_ROWS, group([iadd(j, const_i(full * _DOT_ROWS))])))
+    return stmts
 
 
 def _matmul_loops(lw, node, out, epilogue=None):

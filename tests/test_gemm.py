@@ -138,3 +138,15 @@ def test_reshape_strides_match_numpy(shape, strides, new):
         return
     assert got is not None
     np.testing.assert_array_equal(np.lib.stride_tricks.as_strided(base, new, [s * 4 for s in got]), view)
+
+
+@pytest.mark.parametrize("n", [1, 3, 4, 5, 8, 10, 17])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_row_times_a_transposed_b_is_grouped_dot_products(n, dtype):
+    # a batch-1 linear layer: x (1 x k) @ W^T, W stored n x k; four rows of W per pass over x,
+    # and the n % 4 rows left over one at a time
+    exe = _check((1, 37), (37, n), dtype, tb=True)
+    assert not _gemm_stmts(exe)
+    (kernel,) = exe.program.kernels
+    loops = [s for s in kernel.body if hasattr(s, "var")]
+    assert [lp.var for lp in loops] == (["jg"] if n >= 4 else []) + (["j"] if n % 4 else [])

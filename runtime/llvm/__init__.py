@@ -21,6 +21,7 @@ from ..cache import graphc_version
 from ..lower import lower
 from .jit import JitModule, build_module, target_description
 
+_SMALL_OUTPUT = 4096  # bytes
 _ALIGN = 64
 
 
@@ -74,8 +75,19 @@ class LLVMExecutable:
         if self.errors:
             self.table[slots["err"]] = self.error_code.ctypes.data
         self._ph_slots = [(b.index, slots[b.name]) for b in self.program.buffers if b.kind == "placeholder"]
-        self._outputs = [(b.index, slots[b.name], from_name(b.dtype).np, b.shape)
-                         for b in self.program.buffers if b.kind == "output"]
+        # a small output (a loss, a batch-1 prediction) is written into a cell of its own and
+        # copied out: cheaper than looking up the address of a fresh array on every call
+        self._outputs, self._small_outputs, self._cells = [], [], []
+        for b in self.program.buffers:
+            if b.kind != "output":
+                continue
+            dtype = from_name(b.dtype).np
+            if b.nbytes <= _SMALL_OUTPUT:
+                cell = np.empty(b.shape, dtype)
+                self.table[slots[b.name]] = cell.ctypes.data
+                self._small_outputs.append((b.index, cell))
+            else:
+                self._outputs.append((b.index, slots[b.name], dtype, b.shape))
         self._bound = [None] * len(graph.placeholders)
         self._keep = [None] * len(graph.placeholders)
 
@@ -96,6 +108,8 @@ class LLVMExecutable:
             table[slot] = o.ctypes.data
             outs[index] = o
         self.jit.entry(self._table_address)
+        for index, cell in self._small_outputs:  # written in place, handed out as copies
+            outs[index] = cell.copy()
         self.calls += 1
         if self.errors and self.error_code[0]:
             code = int(self.error_code[0])

@@ -1,0 +1,73 @@
+"""The guards of a compiled version: what must still hold for it to run.
+
+A compiled step is valid while the tensors it binds keep their storage, requires_grad and
+device, the modules it traced stay in train or eval mode, the optimizer keeps its param-group
+structure and state keys, and every ``.grad`` it read stays None or not None. ``Guards.why()``
+checks all of that on every call, so it reads plain fields into lists and compares them in one
+go; only when something differs does it look for the description to log.
+"""
+
+from __future__ import annotations
+
+
+class Guards:
+    def __init__(self, bound: list, modules: list, optimizers: list, grad_reads: list):
+        self.tensors = bound  # bound tensors
+        self.arrays = [t._data for t in bound]  # kept alive, so that their ids stay theirs
+        self.tensor_state = [(id(t._data), t._requires_grad, t._device) for t in bound]
+        self.modules = modules
+        self.module_state = [m.training for m in modules]
+        self.optimizers = optimizers
+        self.optimizer_state = [optimizer_structure(o) for o in optimizers]
+        self.grad_tensors = [t for t, _ in grad_reads]
+        self.grad_state = [bool(was_none) for _, was_none in grad_reads]
+
+    def why(self) -> str | None:
+        """None while every guard holds, else what changed (for the recompilation log)."""
+        if [(id(t._data), t._requires_grad, t._device) for t in self.tensors] != self.tensor_state:
+            return self._tensor_change()
+        if [m.training for m in self.modules] != self.module_state:
+            m = next(m for m, was in zip(self.modules, self.module_state) if m.training != was)
+            return f"{type(m).__name__} switched between train() and eval()"
+        if [t._grad is None for t in self.grad_tensors] != self.grad_state:
+            return "a parameter's .grad appeared or was cleared"
+        for o, was in zip(self.optimizers, self.optimizer_state):
+            if optimizer_structure(o) != was:
+                return "the optimizer's param groups or state changed"
+        return None
+
+    def _tensor_change(self) -> str:
+        for t, data, (_, requires_grad, device) in zip(self.tensors, self.arrays, self.tensor_state):
+            name = t._name_hint or "a bound tensor"
+            if t._data is not data:
+                return f"the storage of a bound tensor {t._name_hint or ''} was replaced"
+            if t._requires_grad != requires_grad:
+                return f"requires_grad of {name} changed"
+            if t._device != device:
+                return f"{name} moved to another device"
+        return "a bound tensor changed"
+
+
+def optimizer_structure(opt):
+    """What of an optimizer decides the graph: its params per group, the options' structure,
+    and which state each parameter has."""
+    groups = tuple(
+        (tuple(map(id, g["params"])), tuple([(k, _structure(v)) for k, v in g.items() if k != "params"]))
+        for g in opt.param_groups
+    )
+    state = tuple([(id(p), tuple(sorted(s))) for p, s in opt.state.items()])
+    return groups, state
+
+
+def _structure(value):
+    """What of an optimizer option decides the graph's structure: zero-ness of numbers, the rest by value."""
+    kind = type(value)
+    if kind is float or kind is int:  # the common case first: this runs on every call
+        return value == 0
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return value == 0
+    if isinstance(value, (tuple, list)):
+        return tuple(_structure(v) for v in value)
+    return type(value).__name__

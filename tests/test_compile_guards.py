@@ -1,0 +1,95 @@
+"""The guards of a compiled step: each change that alters the graph compiles a new version (and
+says why), changes that do not are taken per call, and a steady-state step checks one version."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+import graphc
+from graphc import _guards, nn
+
+
+def _setup(momentum=0.9):
+    graphc.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    opt = graphc.optim.SGD(model.parameters(), lr=0.1, momentum=momentum)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    rng = np.random.default_rng(0)
+    x = graphc.tensor(rng.normal(size=(4, 6)).astype(np.float32))
+    y = graphc.tensor(rng.integers(0, 3, size=4))
+    return model, opt, graphc.compile(step), x, y
+
+
+def _recompiles_because(change, reason, caplog):
+    model, opt, step, x, y = _setup()
+    for _ in range(3):
+        step(x, y)
+    before = step.compile_count
+    change(model, opt)
+    with caplog.at_level(logging.INFO, logger="graphc"):
+        step(x, y)
+    assert step.compile_count == before + 1
+    assert any(reason in r.message for r in caplog.records), [r.message for r in caplog.records]
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda m, o: m[0].weight.requires_grad_(False), "requires_grad of"),
+    (lambda m, o: setattr(m[0].weight, "data", graphc.zeros(8, 6)), "storage of a bound tensor"),
+    (lambda m, o: m.eval(), "switched between train() and eval()"),
+    (lambda m, o: o.param_groups[0].update(momentum=0.0), "param groups or state changed"),
+    (lambda m, o: o.state.clear(), "param groups or state changed"),
+])
+def test_each_guard_compiles_a_new_version_and_says_why(change, reason, caplog):
+    _recompiles_because(change, reason, caplog)
+
+
+def test_a_changed_learning_rate_is_read_per_call_without_recompiling():
+    model, opt, step, x, y = _setup(momentum=0.0)
+    step(x, y)
+    step(x, y)  # (the first call traced with no .grad yet; from here on the grads exist)
+    count = step.compile_count
+    w = model[0].weight.detach().numpy().copy()
+    opt.param_groups[0]["lr"] = 1e-30  # (not 0: zero-ness of an option is structure)
+    step(x, y)
+    np.testing.assert_array_equal(model[0].weight.detach().numpy(), w)  # too small to move any float32 weight
+    opt.param_groups[0]["lr"] = 0.5
+    step(x, y)
+    assert not np.array_equal(model[0].weight.detach().numpy(), w)
+    assert step.compile_count == count
+
+
+def test_steady_state_momentum_step_checks_one_version(monkeypatch):
+    _, _, step, x, y = _setup()
+    step(x, y)
+    step(x, y)
+    assert step.compile_count == 2  # the first step (creates the buffers), then the steady state
+    checks = []
+    real = _guards.Guards.why
+    monkeypatch.setattr(_guards.Guards, "why", lambda self: checks.append(self) or real(self))
+    for _ in range(5):
+        step(x, y)
+    assert len(checks) == 5 and step.compile_count == 2
+    assert [g.__class__ for g in checks] == [_guards.Guards] * 5 and len({id(g) for g in checks}) == 1
+    assert [e.graph for e in step._entries[next(iter(step._entries))]] == step.graphs()  # compile order kept
+
+
+def test_small_outputs_of_successive_calls_are_independent_arrays():
+    f = graphc.compile(lambda x: ((x * 2).sum(), x + 1))
+    a = graphc.tensor(np.ones((2, 3), np.float32))
+    b = graphc.tensor(np.full((2, 3), 5, np.float32))
+    sa, ya = f(a)
+    sb, yb = f(b)
+    assert sa.item() == 12.0 and sb.item() == 60.0  # the first result kept its value
+    np.testing.assert_array_equal(ya.numpy(), 2.0)
+    np.testing.assert_array_equal(yb.numpy(), 6.0)
