@@ -66,6 +66,7 @@ class Loop:
     extent: int
     body: list
     parallel: bool = False
+    vectorize: bool = True  # False: a hint to keep it scalar (short windows LLVM would gather)
 
 
 @dataclass
@@ -245,7 +246,8 @@ def format_kernel(k: Kernel) -> str:
         pad = "  " * depth
         for s in stmts:
             if isinstance(s, Loop):
-                lines.append(f"{pad}for {s.var} in 0..{s.extent}{' parallel' if s.parallel else ''}:")
+                marks = (" parallel" if s.parallel else "") + ("" if s.vectorize else " scalar")
+                lines.append(f"{pad}for {s.var} in 0..{s.extent}{marks}:")
                 walk(s.body, depth + 1)
             elif isinstance(s, Store):
                 lines.append(f"{pad}{s.buf}[{format_expr(s.index)}] = {format_expr(s.value)}")

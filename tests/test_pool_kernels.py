@@ -57,3 +57,21 @@ def test_max_pool_matches_reference(attrs, kind):
     np.testing.assert_array_equal(y1, y2)
     np.testing.assert_array_equal(g1 != 0, g2 != 0)  # the same positions get a gradient
     np.testing.assert_allclose(g1, g2, rtol=1e-6, atol=1e-6)  # (overlapping windows add in another order)
+
+
+def test_max_pool_keeps_the_loop_vectoriser_off_its_output_rows_and_columns():
+    # LLVM would vectorise the 14 output columns with masked gathers; the SLP vectoriser does
+    # better with the unrolled windows, so the kernel marks those loops scalar for the former
+    from graphc.ir import Graph, TensorType, float32
+    from graphc.runtime.kernel_ir import format_kernel
+    from graphc.runtime.llvm.jit import build_module
+    from graphc.runtime.lower import lower
+
+    g = Graph("p")
+    x = g.placeholder("x", TensorType(float32, (2, 3, 28, 28)), "input")
+    g.set_outputs([g.add("max_pool2d", x, kernel=(2, 2), stride=(2, 2))])
+    program = lower(g)
+    text = format_kernel(program.kernels[0])
+    assert "for oy in 0..14 scalar:" in text and "for ox in 0..14 scalar:" in text
+    ir_text = str(build_module(program.kernels, {b.name: i for i, b in enumerate(program.buffers)}))
+    assert '!"llvm.loop.vectorize.width", i32 1' in ir_text and ir_text.count("!llvm.loop ") == 2

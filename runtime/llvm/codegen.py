@@ -41,6 +41,15 @@ _INTRINSIC = {"exp": "llvm.exp", "log": "llvm.log", "sqrt": "llvm.sqrt", "sin": 
               "floor": "llvm.floor"}
 
 
+class _LoopID(ir.values.MDValue):
+    """A self-referencing metadata node (llvmlite's nodes hash by operands, which would recurse)."""
+
+    __hash__ = object.__hash__
+
+    def __eq__(self, other):
+        return self is other
+
+
 class KernelEmitter:
     """Emits kernels into one llvmlite module."""
 
@@ -132,10 +141,21 @@ class KernelEmitter:
         self.stmts(s.body)
         b = self.builder
         b.store(b.add(b.load(slot, typ=I64), ir.Constant(I64, 1), flags=["nsw", "nuw"]), slot)
-        b.branch(cond)
+        latch = b.branch(cond)
+        if not s.vectorize:
+            latch.set_metadata("llvm.loop", self._scalar_loop_id())
         b.position_at_end(end)
         if outer is not None:
             self.vars[s.var] = outer
+
+    def _scalar_loop_id(self):
+        """A loop ID asking LLVM's loop vectoriser to leave the loop alone (it may still be
+        unrolled, and the unrolled body vectorised by SLP); each loop its own."""
+        module = self.fn.module
+        loop_id = _LoopID(module, [], name=str(len(module.metadata)))
+        width = module.add_metadata([ir.MetaDataString(module, "llvm.loop.vectorize.width"), ir.Constant(ir.IntType(32), 1)])
+        loop_id.operands = (loop_id, width)  # a loop ID's first operand is itself
+        return loop_id
 
     def if_(self, s: If):
         b = self.builder
