@@ -1,7 +1,9 @@
 """The on-disk cache of compiled code: object files keyed by what produced them.
 
-A key hashes the optimised graph's text, the pass pipeline, the target (CPU name and features)
-and graphc's version. An entry is two files: ``<key>.o`` (the native code, data only) and
+A key hashes what the code depends on (for the LLVM backend, ``runtime/llvm.cache_key``: the
+lowered kernels, the buffer table, a hash of the code generator's sources, the target's CPU name
+and features, and graphc's version), so that a hit skips building the LLVM module as well as
+LLVM's optimisation and code generation. An entry is two files: ``<key>.o`` (the native code, data only) and
 ``<key>.json`` (its SHA-256 and the versions). No pickle. Writes are atomic (temporary file,
 fsync, rename); an entry that fails its checksum or does not load is compiled again and
 overwritten. ``GRAPHC_CACHE_DIR`` moves the cache; ``GRAPHC_CACHE=0`` turns it off.

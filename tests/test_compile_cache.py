@@ -54,3 +54,29 @@ def test_cache_can_be_turned_off_and_cleared(tmp_path, monkeypatch):
     LLVMBackend().compile(_graph())
     assert cache.size_bytes() > 0
     assert cache.clear() == 2 and cache.size_bytes() == 0
+
+
+def test_a_hit_builds_no_llvm_module(tmp_path, monkeypatch):
+    import graphc.runtime.llvm as backend
+
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
+    LLVMBackend().compile(_graph())
+
+    def no_module(*args, **kwargs):
+        raise AssertionError("a cache hit built the LLVM module")
+
+    monkeypatch.setattr(backend, "build_module", no_module)
+    exe = LLVMBackend().compile(_graph())
+    assert exe.jit.from_cache
+    out, x = _run(exe)
+    np.testing.assert_allclose(out, 2 * np.exp(x), rtol=1e-6)
+
+
+def test_an_edited_code_generator_misses_the_cache(tmp_path, monkeypatch):
+    import graphc.runtime.llvm as backend
+
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
+    LLVMBackend().compile(_graph())
+    monkeypatch.setattr(backend, "codegen_fingerprint", lambda: "another code generator")
+    assert not LLVMBackend().compile(_graph()).jit.from_cache
+    assert "define" in LLVMBackend().compile(_graph()).jit.llvm_ir  # the IR is still there on a hit

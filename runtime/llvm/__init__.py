@@ -9,6 +9,10 @@ time, so a call costs a few pointer writes and one native call.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+from pathlib import Path
+
 import numpy as np
 
 from graphc.ir import Graph
@@ -25,11 +29,26 @@ _SMALL_OUTPUT = 4096  # bytes
 _ALIGN = 64
 
 
-def cache_key(graph: Graph, module) -> str:
-    """What the native code depends on: the LLVM module (which encodes the graph, the pipeline's
-    decisions and the buffer layout), the target, and graphc's version."""
+def cache_key(kernels: list, slots: dict, first_assign, profile: bool) -> str:
+    """What the native code depends on, known before any LLVM IR is built: the lowered kernels
+    (their full ``repr``: every loop, index, GEMM and epilogue), the buffer table, the code
+    generator's own source, the target, and graphc's version. A hit skips building the LLVM
+    module as well as LLVM itself."""
+    code = repr([(k.name, k.buffers, k.body) for k in kernels])  # (not meta: it holds sets, ordered per process)
+    return cache.make_key(code, repr(sorted(slots.items())), repr(first_assign), repr(profile),
+                          codegen_fingerprint(), target_description(), graphc_version())
 
-    return cache.make_key(str(module), target_description(), graphc_version())
+
+@functools.cache
+def codegen_fingerprint() -> str:
+    """A hash of the sources that turn kernel IR into LLVM IR (so an edited code generator
+    never loads code the old one made)."""
+    here = Path(__file__).parent
+    h = hashlib.sha256()
+    for path in sorted(here.glob("*.py")) + [here.parent / "kernel_ir.py"]:
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
 
 
 class LLVMExecutable:
@@ -40,8 +59,9 @@ class LLVMExecutable:
         slots = {b.name: i for i, b in enumerate(self.program.buffers)}
         if profile:
             slots["prof"] = len(slots)
-        module = build_module(self.program.kernels, slots, graph.name, self.program.meta["first_assign"], profile)
-        self.jit = JitModule(module, cache_key=cache_key(graph, module) if use_cache else None)
+        first_assign = self.program.meta["first_assign"]
+        key = cache_key(self.program.kernels, slots, first_assign, profile) if use_cache else None
+        self.jit = JitModule(lambda: build_module(self.program.kernels, slots, graph.name, first_assign, profile), key)
         self.kernel_count = len(self.program.kernels)
         self.table = np.zeros(len(slots), np.uint64)
         self.kernel_ns = np.zeros(len(self.program.kernels), np.int64)

@@ -123,11 +123,14 @@ class JitModule:
     optimisation and code generation) and stored there after a compile.
     """
 
-    def __init__(self, module: ir.Module, cache_key: str | None = None):
+    def __init__(self, module, cache_key: str | None = None):
+        """``module``: the llvmlite module, or a function that builds it (called only when the
+        cache has no entry for ``cache_key``, or when the IR is asked for)."""
         from .. import cache
         from ..cache import graphc_version
 
-        self.llvm_ir = str(module)
+        self._build = module if callable(module) else (lambda: module)
+        self._llvm_ir = None
         self.optimized = None
         self.from_cache = False
         obj = cache.load(cache_key) if cache_key else None
@@ -144,6 +147,13 @@ class JitModule:
         self._load_object(obj)
         if cache_key:
             cache.store(cache_key, obj, {"graphc": graphc_version(), "target": target_description()})
+
+    @property
+    def llvm_ir(self) -> str:
+        """The module's LLVM IR text (built on first use when the code came from the cache)."""
+        if self._llvm_ir is None:
+            self._llvm_ir = str(self._build())
+        return self._llvm_ir
 
     def _load_object(self, obj: bytes) -> None:
         threads.ensure_runtime()  # the thread pool the kernels call (graphc_parallel_for)
