@@ -1,4 +1,7 @@
-"""A one-line progress bar on stderr: plain ``\\r`` updates, no dependency.
+"""A one-line progress bar on stderr: plain ``\\r`` updates on a terminal, no dependency.
+
+Written to something that is not a terminal (a log file, CI's output), the bar draws only its
+final state, one line per bar, instead of a stream of carriage returns.
 
     >>> import io
     >>> out = io.StringIO()
@@ -6,7 +9,7 @@
     >>> for _ in range(4):
     ...     bar.update(loss=0.5)
     >>> bar.close()
-    >>> out.getvalue().splitlines()[-1].split("\\r")[-1][:40]
+    >>> out.getvalue()[:40]
     'epoch 1/1 [########################] 4/4'
 """
 
@@ -25,10 +28,13 @@ class ProgressBar:
     ``close()`` draws the final state and ends the line.
     """
 
-    def __init__(self, total: int, label: str, stream=None, width: int = 24, min_interval: float = 0.1):
+    def __init__(self, total: int, label: str, stream=None, width: int = 24, min_interval: float = 0.1,
+                 live: bool | None = None):
         self.total = total
         self.label = label
         self.stream = stream if stream is not None else sys.stderr
+        # redraw in place only on a terminal (``live=None`` asks the stream)
+        self.live = live if live is not None else bool(getattr(self.stream, "isatty", lambda: False)())
         self.width = width
         self.min_interval = min_interval
         self.done = 0
@@ -41,7 +47,7 @@ class ProgressBar:
         if loss is not None:
             self.loss = loss
         now = time.perf_counter()
-        if now - self._drawn >= self.min_interval:
+        if self.live and now - self._drawn >= self.min_interval:
             self._draw(now)
 
     @property
@@ -53,7 +59,8 @@ class ProgressBar:
         filled = self.width * self.done // max(self.total, 1)
         bar = "#" * filled + "." * (self.width - filled)
         loss = f"loss {self.loss:.4f}  " if self.loss is not None else ""
-        self.stream.write(f"\r{self.label} [{bar}] {self.done}/{self.total}  {loss}{self.steps_per_second:.0f} steps/s")
+        start = "\r" if self.live else ""
+        self.stream.write(f"{start}{self.label} [{bar}] {self.done}/{self.total}  {loss}{self.steps_per_second:.0f} steps/s")
         self.stream.flush()
 
     def close(self) -> None:
