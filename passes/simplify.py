@@ -1,13 +1,16 @@
 """Algebraic simplification and constant folding.
 
 Rewrites that keep every value exactly (bit for bit) as the unsimplified graph computes it:
-``x * 1``, ``x + 0``, ``x - 0``, ``x / 1``, ``neg(neg(x))``, reshapes / permutes / expands /
+``x * 1``, ``x / 1``, ``x - 0.0``, ``x + (-0.0)`` (and ``x + 0``, ``x - 0`` for integers; a
+float ``x + 0.0`` stays, since it turns -0.0 into +0.0), ``neg(neg(x))``, reshapes / permutes / expands /
 casts / slices / pads that change nothing, and sums over no dimension. Nodes whose inputs are
 all constants are evaluated with the op's reference implementation; a result filled with one
 number becomes a ``constant`` node, any other result a ``const`` placeholder.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -25,6 +28,19 @@ def _scalar_value(node: Node):
     return None
 
 
+def _adds_nothing(node: Node, operand: Node) -> bool:
+    """Whether adding (``node`` an add) or subtracting (a sub) ``operand`` leaves every value as
+    it is. For floats that takes the right zero: ``-0.0 + 0.0`` is ``+0.0``, so ``x + 0.0`` is
+    not ``x`` when x is -0.0, while ``x + (-0.0)`` and ``x - 0.0`` always are."""
+    value = _scalar_value(operand)
+    if value is None or value != 0:
+        return False
+    if not node.dtype.is_floating_point:
+        return True
+    negative = math.copysign(1.0, float(value)) < 0
+    return negative if node.op == "add" else not negative
+
+
 def _is_identity(node: Node) -> Node | None:
     """The input this node merely passes on, or None."""
     op, ins, a = node.op, node.inputs, node.attrs
@@ -32,9 +48,9 @@ def _is_identity(node: Node) -> Node | None:
         return ins[0]
     if op == "mul" and _scalar_value(ins[0]) == 1 and ins[1].type == node.type:
         return ins[1]
-    if op in ("add", "sub") and _scalar_value(ins[1]) == 0 and ins[0].type == node.type:
+    if op in ("add", "sub") and _adds_nothing(node, ins[1]) and ins[0].type == node.type:
         return ins[0]
-    if op == "add" and _scalar_value(ins[0]) == 0 and ins[1].type == node.type:
+    if op == "add" and _adds_nothing(node, ins[0]) and ins[1].type == node.type:
         return ins[1]
     if op == "neg" and ins[0].op == "neg":
         return ins[0].inputs[0]

@@ -101,3 +101,23 @@ def test_dump_ir_instrument_writes_every_stage(tmp_path, monkeypatch):
     names = sorted(p.name for p in tmp_path.glob("*.gir"))
     assert names == ["000_trace.gir", "001_decompose.gir", "002_simplify.gir", "003_dce.gir"]
     assert load_gir(tmp_path / "003_dce.gir").outputs
+
+
+def test_simplify_drops_only_the_additions_of_zero_that_change_nothing():
+    # -0.0 + 0.0 is +0.0, so a float x + 0.0 stays; x + (-0.0), x - 0.0 and integer x + 0 go
+    from graphc.ir import int64
+    from graphc.runtime.backends import get_backend
+
+    g, x = _x_graph()
+    keep = g.add("add", x, g.add("constant", value=0.0))
+    gone = [g.add("add", x, g.add("constant", value=-0.0)), g.add("sub", x, g.add("constant", value=0.0))]
+    i = g.placeholder("i", TensorType(int64, (2,)))
+    gone.append(g.add("add", i, g.add("constant", value=0, dtype="i64")))
+    g.set_outputs([keep, *gone])
+    out = dce(simplify(g))
+    assert [n.op for n in out.outputs] == ["add", "placeholder", "placeholder", "placeholder"]
+    xs = np.array([[-0.0, 1.0, -2.0], [0.0, np.nan, 3.0]], np.float32)
+    got = get_backend("reference").compile(out).run([xs, np.array([4, -5])])
+    assert np.signbit(got[0][0, 0]) == np.signbit(xs[0, 0] + np.float32(0.0))  # +0.0, as eager gives
+    for value in got[1:3]:
+        np.testing.assert_array_equal(np.signbit(value), np.signbit(xs))
