@@ -75,6 +75,16 @@ class _Entry:
 
     device: object = None  # where the step runs (None: the CPU); its outputs are placed there
     backend: str = "llvm"  # the backend that compiled it (compile's backend=None picks by device)
+    deferred: tuple | None = None  # (backend, options) still to compile: a run-once version interpreted so far
+
+    def compile_deferred(self, name: str) -> None:
+        """Compile a version that was interpreted because it looked run-once, now that it is reused."""
+        from graphc.runtime.backends import get_backend
+
+        backend, options = self.deferred
+        log.info("graphc: compiling %s (a version run once on the reference interpreter is used again)", name)
+        self.executable = get_backend(backend, **options).compile(self.graph)
+        self.backend, self.deferred = backend, None
 
     def __call__(self, args):
         # bound and const arrays are fixed while the guards hold (check() verifies the bound
@@ -138,6 +148,8 @@ class CompiledFunction:
             for entry in order:
                 why = entry.check()
                 if why is None:
+                    if entry.deferred is not None:  # a run-once version, used again after all
+                        entry.compile_deferred(self.name)
                     self._last = entry
                     return entry(args)
                 reasons.append(why)
@@ -158,7 +170,7 @@ class CompiledFunction:
         would take without buffer reuse (``None`` where the backend has no such notion)."""
         if not self._entries:
             raise GraphcTypeError("nothing is compiled yet", fix="call the compiled function once first")
-        entry = self._last
+        entry = self._compiled_last()
         exe = entry.executable
         plan = entry.graph.meta.get("memory_plan")
         return {
@@ -167,6 +179,14 @@ class CompiledFunction:
             "unplanned_bytes": (plan.unplanned_bytes + getattr(exe, "scratch_bytes", 0)) if plan is not None else None,
             "compilations": self.compile_count,
         }
+
+    def _compiled_last(self) -> _Entry:
+        """The version that ran last, compiled now if it was a run-once version interpreted so far
+        (``stats()`` and ``report()`` describe compiled code)."""
+        entry = self._last
+        if entry is not None and entry.deferred is not None:
+            entry.compile_deferred(self.name)
+        return entry
 
     def report(self, path, title: str | None = None, draw: bool = True):
         """Write the HTML compile report of the most recent compiled version (see ``graphc.report``);
@@ -245,7 +265,6 @@ class CompiledFunction:
 
             options["device"] = device.index or 0 if device is not None else 0
             cuda.require(options["device"])  # a clear "no usable CUDA GPU" before anything is compiled
-        executable = get_backend(backend, **options).compile(graph)
         input_index = {p: i for p, i in inputs}
         hyper_getter = {p: getter for p, getter in tracer.hypers.values()}
         bindings = []
@@ -258,12 +277,21 @@ class CompiledFunction:
                 bindings.append(("bound", tracer.bound[p]))
             else:
                 bindings.append(("const", np.asarray(graph.const_values[p])))
-        entry = _Entry(executable, graph, bindings, out_tree, grad_writes=grad_writes, pass_times=timing.times,
+        entry = _Entry(None, graph, bindings, out_tree, grad_writes=grad_writes, pass_times=timing.times,
                        stages=record.stages or [("trace", str(graph))])
         entry.device = device
-        entry.backend = backend
         entry.guards = Guards([x for kind, x in bindings if kind == "bound"], list(tracer.modules.values()),
                               list(tracer.optimizers.values()), tracer.grad_reads)
+        if backend == "llvm" and entry.guards.why() is not None:
+            # its guards fail before it has even run (the first step of a training loop: it reads
+            # every .grad as None and leaves them set), so it runs once: interpret it instead of
+            # spending seconds in LLVM, and compile it only if it is ever used again
+            log.info("graphc: %s: this version can run only once (%s after it); running it on the reference "
+                     "interpreter", self.name, entry.guards.why())
+            entry.deferred = (backend, options)
+            backend = "reference"
+        entry.executable = get_backend(backend, **options).compile(graph)
+        entry.backend = backend
         return entry
 
 

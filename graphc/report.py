@@ -261,7 +261,7 @@ def collect(compiled, title: str | None = None, draw: bool = True) -> Report:
     """Gather the report of the most recently compiled version of ``compiled`` (a CompiledFunction).
 
     ``draw=False`` skips drawing the graph with Graphviz (which takes seconds for large graphs)."""
-    entry = getattr(compiled, "_last", None)
+    entry = compiled._compiled_last() if getattr(compiled, "_last", None) is not None else None
     if entry is None:
         raise GraphcTypeError(f"{compiled.name} is not compiled yet, so there is nothing to report",
                               fix="call the compiled function once (graphc compiles on the first call), then report")

@@ -93,3 +93,57 @@ def test_small_outputs_of_successive_calls_are_independent_arrays():
     assert sa.item() == 12.0 and sb.item() == 60.0  # the first result kept its value
     np.testing.assert_array_equal(ya.numpy(), 2.0)
     np.testing.assert_array_equal(yb.numpy(), 6.0)
+
+
+def test_the_run_once_first_step_is_interpreted_and_the_steady_state_compiled(caplog):
+    # the first step reads every .grad as None and leaves them set: its guards fail before it
+    # has run, so it is interpreted instead of compiled
+    model, opt, step, x, y = _setup()
+    eager_model, eager_opt, _, _, _ = _setup()
+    with caplog.at_level(logging.INFO, logger="graphc"):
+        first = step(x, y)
+    assert step._last.backend == "reference" and step._last.deferred is not None
+    assert any("can run only once" in r.message for r in caplog.records)
+    second = step(x, y)
+    assert step._last.backend == "llvm" and step.compile_count == 2
+    loss_fn = nn.CrossEntropyLoss()
+    for want_loss in (first, second):
+        eager_opt.zero_grad()
+        loss = loss_fn(eager_model(x), y)
+        loss.backward()
+        eager_opt.step()
+        np.testing.assert_allclose(want_loss.item(), loss.item(), rtol=1e-5)
+    for a, b in zip(model.parameters(), eager_model.parameters()):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_run_once_version_used_again_is_compiled_then(caplog):
+    # zero_grad(set_to_none=True) outside the compiled function: every call sees no .grad, so
+    # the first version is reused after all, and is compiled on its second call
+    graphc.manual_seed(0)
+    model = nn.Linear(4, 2)
+    opt = graphc.optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x):
+        loss = model(x).square().mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    compiled = graphc.compile(step)
+    x = graphc.randn(3, 4)
+    for call in range(3):
+        opt.zero_grad()
+        with caplog.at_level(logging.INFO, logger="graphc"):
+            compiled(x)
+        assert compiled.compile_count == 1
+        assert compiled._last.backend == ("reference" if call == 0 else "llvm")
+    assert any("used again" in r.message for r in caplog.records)
+
+
+def test_stats_and_report_after_the_first_call_describe_compiled_code(tmp_path):
+    _, _, step, x, y = _setup()
+    step(x, y)  # the run-once first step, interpreted
+    assert step.stats()["kernels"] > 0  # compiled on demand
+    assert step._last.backend == "llvm" and step._last.deferred is None
+    assert step.report(tmp_path / "r.html", draw=False).exists()
