@@ -144,8 +144,9 @@ def markdown(result: dict) -> str:
                   result_rows(result))
     if result["compile"]:
         out += ["", "graphc compile time of the train step (batch 64), each in a fresh process: cold with an empty "
-                "cache (both compilations of a momentum-SGD step: the first step, then the steady state), then "
-                "again from the cache.", ""]
+                "cache (both versions of a momentum-SGD step: the first step, which runs once and is interpreted, "
+                "then the steady state, compiled), then again from the cache (where only the compiled version "
+                "has code to load).", ""]
         out += _table(["model", "cold", "cold: first call", "from cache", "loaded from cache", "target", "met"],
                       compile_rows(result))
     notes = sorted({n for r in result["runs"] for w in r["workloads"] for n in w["notes"]})
