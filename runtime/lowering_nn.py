@@ -380,7 +380,8 @@ def _pool_windows_disjoint(a, H, W, OH, OW) -> bool:
 
 def _max_pool2d_backward_disjoint(lw, node, out):
     """Disjoint windows: each window writes all its taps, the gradient at its first maximum and 0
-    elsewhere, so nothing is accumulated; only positions outside every window are zeroed first."""
+    elsewhere, so nothing is accumulated; only positions outside every window are zeroed first
+    (none when the windows tile the image)."""
     g, x = node.inputs
     a = node.attrs
     N, C, H, W = node.shape
@@ -403,11 +404,22 @@ def _max_pool2d_backward_disjoint(lw, node, out):
         AccSet(best, Call("select", (better, v, cur), dt)),
     ])
     grad = lw.value(g, [n, c, oy, ox])
+    if sh == KH and sw == KW and OH * sh == H and OW * sw == W:
+        # the windows tile the image: find each window's tap first (into scratch), then write the
+        # gradient row by row of the image, where each window's taps are the stores of a few
+        # unrolled iterations that SLP turns into vector stores (one pass writing every tap of a
+        # window at a time vectorises with masked scatters: 380 -> 280 us on LeNet's first pool)
+        taps = _scratch(lw, "pool_argmax", _numel(g.shape) * 8)
+        m = linear_index([n, c, oy, ox], g.shape)
+        find = _loops([("n", N), ("c", C), ("oy", OH), ("ox", OW)], body + [Store(taps, m, AccRef(where, "i64"))],
+                      parallel=True)
+        put = Call("select", (Call("eq", (Load(taps, m, "i64"), tap), "bool"), grad, _zero(dt)), dt)
+        write = _loops([("n", N), ("c", C), ("oy", OH), ("ky", KH), ("ox", OW), ("kx", KW)],
+                       [Store(out, linear_index([n, c, iy, ix], node.shape), put)], parallel=True)
+        return find + _scalar_windows(write)
     put = Call("select", (Call("eq", (tap, AccRef(where, "i64")), "bool"), grad, _zero(dt)), dt)
     body += _loops([("ky", KH), ("kx", KW)], [Store(out, linear_index([n, c, iy, ix], node.shape), put)])
     windows = _loops([("n", N), ("c", C), ("oy", OH), ("ox", OW)], body, parallel=True)
-    if sh == KH and sw == KW and OH * sh == H and OW * sw == W:
-        return windows  # the windows tile the image
     zero_idx = _vars("z0", "z1", "z2", "z3")
     init = _loops([("z0", N), ("z1", C), ("z2", H), ("z3", W)],
                   [Store(out, linear_index(zero_idx, node.shape), _zero(dt))], parallel=True)

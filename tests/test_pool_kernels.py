@@ -75,3 +75,18 @@ def test_max_pool_keeps_the_loop_vectoriser_off_its_output_rows_and_columns():
     assert "for oy in 0..14 scalar:" in text and "for ox in 0..14 scalar:" in text
     ir_text = str(build_module(program.kernels, {b.name: i for i, b in enumerate(program.buffers)}))
     assert '!"llvm.loop.vectorize.width", i32 1' in ir_text and ir_text.count("!llvm.loop ") == 2
+
+
+def test_max_pool_backward_over_tiling_windows_finds_taps_then_writes_rows():
+    from graphc.ir import Graph, TensorType, float32
+    from graphc.runtime.kernel_ir import format_kernel
+    from graphc.runtime.lower import lower
+
+    g = Graph("p")
+    x = g.placeholder("x", TensorType(float32, (2, 3, 8, 8)), "input")
+    gy = g.placeholder("gy", TensorType(float32, (2, 3, 4, 4)), "input")
+    g.set_outputs([g.add("max_pool2d_backward", gy, x, kernel=(2, 2), stride=(2, 2))])
+    (kernel,) = lower(g).kernels
+    text = format_kernel(kernel)
+    assert len(kernel.body) == 2 and "pool_argmax" in kernel.buffers  # find the taps, then write
+    assert "for ky in 0..2:\n" in text and "for ox in 0..4 scalar:" in text
