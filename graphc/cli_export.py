@@ -23,6 +23,9 @@ def add_parser(sub) -> None:
     p.add_argument("--lr", type=float, default=0.01, help="the train step's initial learning rate")
     p.add_argument("--no-train", action="store_true", help="export the forward pass only")
     p.add_argument("--cpu", default="host", help='tune for this CPU: "host" or an LLVM name such as x86-64-v3')
+    p.add_argument("--target", default="cpu", choices=["cpu", "cuda"],
+                   help="cpu: native code for this machine; cuda: PTX run through the CUDA driver (no GPU needed to export)")
+    p.add_argument("--arch", help="the CUDA architecture for --target cuda (default sm_80)")
     p.set_defaults(run=cmd_export)
 
 
@@ -40,7 +43,8 @@ def cmd_export(args) -> int:
         functions["train_step"] = graphc.compile(train_step_for(model, args.lr), name="train_step")
         examples["train_step"] = (*inputs, labels)
     name = args.name or type(model).__name__.lower()
-    paths = graphc.export(functions, args.out, name, example_inputs=examples, cpu=args.cpu)
+    paths = graphc.export(functions, args.out, name, example_inputs=examples, cpu=args.cpu, target=args.target,
+                          arch=args.arch)
     for kind, path in paths.items():
         print(f"{kind:<11}{path}", file=sys.stderr)
     return 0

@@ -24,7 +24,7 @@ import textwrap
 
 import numpy as np
 
-from graphc.ir.errors import ExportError
+from graphc.ir.errors import ExportError, GraphcError
 
 from ._trace import Tracer
 from .compile import CompiledFunction, compile
@@ -38,19 +38,33 @@ _C_WORDS = {"auto", "break", "case", "char", "const", "continue", "default", "do
 
 
 def export(functions: dict, out_dir, name: str, example_inputs: dict | None = None, target: str = "cpu",
-           cpu: str = "host") -> dict:
+           cpu: str = "host", arch: str | None = None) -> dict:
     """Export ``functions`` (name -> compiled function) as the C library ``lib<name>`` in ``out_dir``.
 
     ``example_inputs`` maps each function's name to a tuple of example arguments; their shapes and
     dtypes are the exported functions' (the values are not used). A function left out of it is
     exported for the shapes of its last call. ``cpu`` is the CPU the code is
     tuned for: "host" (this machine), or an LLVM CPU name such as "x86-64-v3" for portable code.
-    Returns the paths written: header, shared, static, weights, example, executable.
+    ``target="cuda"`` writes a library with the same C ABI that runs the functions on a CUDA GPU:
+    PTX for ``arch`` (default "sm_80"; also written as ``<name>_g<i>.ptx``) and host code that
+    loads it through the driver API at run time (see docs/cuda.md). Exporting needs no GPU.
+    Returns the paths written: header, shared, static, weights, example, executable (and ptx<i>).
     """
     from graphc.runtime.export import write_library
 
-    if target != "cpu":
-        raise ExportError(f"export target {target!r} is not supported", fix='use target="cpu"')
+    if target not in ("cpu", "cuda"):
+        raise ExportError(f"export target {target!r} is not supported", fix='use target="cpu" or target="cuda"')
+    if arch is not None and target != "cuda":
+        raise ExportError(f"arch={arch!r} is for CUDA exports, and this export targets {target!r}",
+                          fix='pass target="cuda" with arch, or leave arch out (cpu= picks the CPU)')
+    if target == "cuda":
+        from graphc.runtime.cuda.ptx import DEFAULT_ARCH, arch_number
+
+        arch = arch or DEFAULT_ARCH
+        try:
+            arch_number(arch)
+        except GraphcError as e:
+            raise ExportError(e.message, fix=e.fix) from None
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or name in _C_WORDS:
         raise ExportError(f"the library name {name!r} is not a C identifier", fix='use letters, digits and _, e.g. "mlp"')
     if not isinstance(functions, dict) or not functions:
@@ -72,6 +86,8 @@ def export(functions: dict, out_dir, name: str, example_inputs: dict | None = No
                                   fix=f'pass example_inputs={{"{fname}": (x, ...)}}: the arguments of one call')
         fns[fname] = (fn, args)
     spec = _Exporter(name).describe(fns)
+    if target == "cuda":
+        spec.target, spec.arch = "cuda", arch
     return write_library(spec, out_dir, cpu=cpu)
 
 

@@ -16,13 +16,13 @@ needs_valgrind = pytest.mark.skipif(shutil.which("valgrind") is None, reason="va
 
 
 def build_program(lib_dir: Path, name: str, source: str, prog: str, defines: dict | None = None,
-                  extra_flags: tuple = ()) -> Path:
+                  extra_flags: tuple = (), libs: tuple = ("-lm", "-lpthread")) -> Path:
     """Compile ``source`` against ``<name>.h`` and link it with ``lib<name>.a``."""
     src = lib_dir / f"{prog}.c"
     src.write_text(source)
     flags = [f"-D{k}={v}" for k, v in (defines or {}).items()]
     cmd = [CC, "-O1", "-g", "-Wall", "-Werror", *extra_flags, *flags, "-I", str(lib_dir), "-o", str(lib_dir / prog), str(src),
-           str(lib_dir / f"lib{name}.a"), "-lm", "-lpthread"]
+           str(lib_dir / f"lib{name}.a"), *libs]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     return lib_dir / prog

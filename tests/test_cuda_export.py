@@ -59,7 +59,7 @@ int main(void) {{
     return err ? 0 : 1;
 }}
 """)
-    build = subprocess.run([CC, "-o", "main", "main.c", "host.o", "-ldl"], cwd=tmp_path, capture_output=True, text=True)
+    build = subprocess.run([CC, "-o", "main", "main.c", "host.o", "-ldl", "-lpthread"], cwd=tmp_path, capture_output=True, text=True)
     assert build.returncode == 0, build.stderr
     env = {"PATH": "/usr/bin:/bin", "LD_LIBRARY_PATH": str(tmp_path)}
     run = subprocess.run([str(tmp_path / "main")], cwd=tmp_path, capture_output=True, text=True, env=env)

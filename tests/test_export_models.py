@@ -140,8 +140,8 @@ def test_export_errors_name_the_fix(tmp_path):
     with pytest.raises(graphc.ExportError, match="no example inputs for 'forward', and it was never called") as e:
         graphc.export({"forward": fwd}, tmp_path, "lin")
     assert "example_inputs" in e.value.fix
-    with pytest.raises(graphc.ExportError, match="target 'cuda'"):
-        graphc.export({"forward": fwd}, tmp_path, "lin", example_inputs={"forward": (x,)}, target="cuda")
+    with pytest.raises(graphc.ExportError, match="target 'tpu'"):
+        graphc.export({"forward": fwd}, tmp_path, "lin", example_inputs={"forward": (x,)}, target="tpu")
     with pytest.raises(graphc.ExportError, match="dict of functions"):
         graphc.export([fwd], tmp_path, "lin")
 

@@ -46,6 +46,7 @@ class CudaCompiledGraph:
     temp_offsets: dict[str, int]
     arena_bytes: int
     errors: list[str]
+    ptx: str = ""  # the PTX module the host code embeds
 
 
 def _c_string(text: str) -> str:
@@ -57,6 +58,7 @@ def _c_string(text: str) -> str:
 
 _DRIVER = r"""
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -83,8 +85,10 @@ typedef struct {
 static @P@_cuda_api @P@_cu;
 static void *@P@_ctx;
 static int @P@_ready;
-static char @P@_error[512];
-static int @P@_failed;
+/* Steps run one at a time (they share the device buffers); each thread sees its own last error. */
+static pthread_mutex_t @P@_lock = PTHREAD_MUTEX_INITIALIZER;
+static __thread char @P@_error[512];
+static __thread int @P@_failed;
 
 const char *@P@__cuda_error(void) { return @P@_failed ? @P@_error : NULL; }
 
@@ -189,7 +193,6 @@ static int @P@_launch_range(const @P@_graph *g, @P@_state *s, int from, int to) 
 }
 
 static int @P@_run(const @P@_graph *g, @P@_state *s, void **table) {
-    @P@_failed = 0;
     if (@P@_init() != 0) return -1;
     if (!s->loaded && @P@_load(g, s) != 0) return -1;
     for (int i = 0; i < g->nslots; i++)
@@ -256,8 +259,10 @@ def _graph_source(prefix: str, index: int, graph: Graph, arch: str) -> tuple[str
     lines.append(f"static const {prefix}_graph {g}graph = {{{g}ptx, {len(program.buffers)}, {g}nbytes, {g}upload, "
                  f"{g}download, {g}temp_offset, {total}, {err}, {len(module.launches)}, {split}, {g}launches}};")
     lines.append(f"static {prefix}_state {g}state;")
-    lines.append(f"void {symbol}(void **table) {{ {prefix}_run(&{g}graph, &{g}state, table); }}")
-    compiled = CudaCompiledGraph(symbol, list(program.buffers), offsets, total, list(program.meta.get("errors", [])))
+    lines.append(f"void {symbol}(void **table) {{\n    {prefix}_failed = 0;\n    pthread_mutex_lock(&{prefix}_lock);\n"
+                 f"    {prefix}_run(&{g}graph, &{g}state, table);\n    pthread_mutex_unlock(&{prefix}_lock);\n}}")
+    compiled = CudaCompiledGraph(symbol, list(program.buffers), offsets, total, list(program.meta.get("errors", [])),
+                                 module.text)
     return "\n".join(lines) + "\n", compiled
 
 
@@ -276,7 +281,7 @@ def compile_graphs_cuda(prefix: str, graphs: list[Graph], arch: str = DEFAULT_AR
                         cc: str | None = None) -> tuple[bytes, list[CudaCompiledGraph]]:
     """Object code (the host C above, compiled with the system C compiler) and the layouts.
 
-    The object needs ``-ldl`` (for dlopen) where libc does not include it.
+    The object needs ``-ldl`` (for dlopen) and ``-lpthread`` where libc does not include them.
     """
     cc = cc or next((c for c in ("cc", "gcc", "clang") if shutil.which(c)), None)
     if cc is None:

@@ -28,11 +28,12 @@ def _shape(t) -> str:
 def header(spec: ExportSpec) -> str:
     name = spec.name
     guard = f"{name.upper()}_H"
+    libs = " ".join(spec.libs)
     lines = [f"/* {name}.h: the C interface of the model exported by graphc as lib{name}.so / lib{name}.a.",
              " *",
              " * Build a program against it:",
-             f" *     cc -O2 -o prog prog.c lib{name}.a -lm -lpthread",
-             f" * or with the shared library: cc -O2 -o prog prog.c -L. -l{name} -lm -lpthread",
+             f" *     cc -O2 -o prog prog.c lib{name}.a {libs}",
+             f" * or with the shared library: cc -O2 -o prog prog.c -L. -l{name} {libs}",
              " *",
              f" * A {name}_model holds the weights, module buffers and optimizer state; {name}_create starts",
              " * it from the values they had at export time (embedded in the library). Every function",
@@ -40,6 +41,12 @@ def header(spec: ExportSpec) -> str:
              f" * {name}_last_error(m) says why. A failed call changes nothing. Calls on one model must not",
              " * overlap; separate models are independent.",
              " *",
+             *([f" * Target: CUDA ({spec.arch}). The functions run on the first CUDA GPU through the driver API",
+                " * (libcuda.so.1, opened at run time; the library links only libc, libdl, libpthread and libm).",
+                " * Pointers are host memory: each call copies its inputs and the model's tensors to the GPU and",
+                " * the results back. Calls run one at a time across models. Without a usable GPU or driver a",
+                f" * function returns {name.upper()}_ERR_DEVICE and {name}_last_error says why.",
+                " *"] if spec.target == "cuda" else []),
              " * Functions (inputs, then outputs, each a pointer to contiguous row-major data):"]
     for fn in spec.functions:
         lines.append(f" *   {name}_{fn.name}:")
@@ -144,7 +151,7 @@ def example_program(spec: ExportSpec) -> str:
     usage_c = "\n".join(f'            "{u}\\n"' for u in usage)
     usage_comment = "\n".join(f" * {u}" for u in usage)
     return f"""/* {name}_main.c: runs the exported model {name} on tensors read from files.
- * Build: cc -O2 -o {name} {name}_main.c lib{name}.a -lm -lpthread
+ * Build: cc -O2 -o {name} {name}_main.c lib{name}.a {" ".join(spec.libs)}
  *
 {usage_comment}
  */

@@ -21,6 +21,10 @@ struct @NAME@_model {
 
 static char nm_global_error[640] = "no error";
 
+#ifdef NM_CUDA
+/* The CUDA host code (runtime.cuda.export_host): the driver's message after a failed step. */
+const char *@NAME@__cuda_error(void);
+#endif
 #ifdef NM_POOL
 /* The kernels' thread pool, linked in from runtime.llvm: sized from GRAPHC_NUM_THREADS when the
  * first model is created, and shut down (no worker thread left) when the last one is destroyed. */
@@ -516,6 +520,13 @@ static int nm_call(@NAME@_model *m, int fn, const void *const *in, void *const *
     }
     m->err = 0;
     G->entry(table);
+#ifdef NM_CUDA
+    const char *device_error = @NAME@__cuda_error();
+    if (device_error) {
+        m->err = 0;
+        return nm_fail(m, @NAME@_ERR_DEVICE, "@NAME@_%s: %s", F->name, device_error);
+    }
+#endif
     if (m->err) {
         int64_t code = m->err;
         m->err = 0;

@@ -75,3 +75,10 @@ class ExportSpec:
     layouts: list[list[int]]
     weights_image: bytes = b""  # the saved buffers of the initial phase, as a safetensors file
     initial_phase: int = 0
+    target: str = "cpu"  # "cpu": native kernels in the library; "cuda": PTX and host code (export_host)
+    arch: str = ""  # the CUDA architecture of the PTX (target "cuda")
+
+    @property
+    def libs(self) -> list[str]:
+        """What a program linking the static library adds: libm, libpthread, and libdl for CUDA's dlopen."""
+        return ["-lm", "-lpthread"] + (["-ldl"] if self.target == "cuda" else [])

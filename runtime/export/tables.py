@@ -25,7 +25,8 @@ ERROR_CODES = [("NULL", "a NULL model, pointer or key"), ("IO", "a file that can
                ("MISMATCH", "a weights file whose names, shapes or dtypes do not match the model"),
                ("KEY", "an unknown or fixed hyperparameter key"),
                ("CHECK", "a native check failed (an index out of range); nothing was updated"),
-               ("MEMORY", "out of memory")]
+               ("MEMORY", "out of memory"),
+               ("DEVICE", "the CUDA GPU is missing or failed (CUDA exports); the step did not run to completion")]
 MAX_DIMS = 8
 
 

@@ -42,7 +42,6 @@ typedef struct {
 typedef struct { const char *name; int nin, nout; const char *const *in_names, *const *out_names; int graphs[2]; } nm_fn;
 """
 C_FLAGS = ["-O2", "-fPIC", "-std=gnu11", "-Wall", "-Wno-unused-function"]
-LIBS = ["-lm", "-lpthread"]
 POOL_API = {"graphc_set_num_threads", "graphc_pool_shutdown"}  # a thread pool the kernels call
 
 
@@ -70,9 +69,19 @@ def write_library(spec: ExportSpec, out_dir, cpu: str = "host") -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     name = spec.name
-    obj, compiled, support_api = compile_graphs(name, [g.graph for g in spec.graphs], cpu)
     paths = {"header": out / f"{name}.h", "shared": out / f"lib{name}.so", "static": out / f"lib{name}.a",
              "weights": out / f"{name}.safetensors", "example": out / f"{name}_main.c", "executable": out / name}
+    graphs = [g.graph for g in spec.graphs]
+    if spec.target == "cuda":
+        from graphc.runtime.cuda.export_host import compile_graphs_cuda
+
+        obj, compiled = compile_graphs_cuda(name, graphs, spec.arch, cc)
+        support_api: set[str] = set()
+        for i, text in enumerate(c.ptx for c in compiled):  # embedded in the library too; written for reading and ptxas
+            paths[f"ptx{i}"] = out / f"{name}_g{i}.ptx"
+            paths[f"ptx{i}"].write_text(text)
+    else:
+        obj, compiled, support_api = compile_graphs(name, graphs, cpu)
     paths["header"].write_text(header(spec))
     paths["weights"].write_bytes(spec.weights_image)
     paths["example"].write_text(example_program(spec))
@@ -82,12 +91,14 @@ def write_library(spec: ExportSpec, out_dir, cpu: str = "host") -> dict:
         tables = model_tables(spec, compiled, build / "blob.bin")
         if POOL_API <= support_api:
             tables = "#define NM_POOL 1\n" + tables
+        if spec.target == "cuda":
+            tables = "#define NM_CUDA 1\n" + tables
         (build / "runtime.c").write_text(library_source(spec, tables))
         _run([cc, *C_FLAGS, f"-I{out.resolve()}", "-c", "runtime.c", "-o", "runtime.o"], build)
-        _run([cc, "-shared", "-o", str(paths["shared"].resolve()), "runtime.o", "kernels.o", *LIBS], build)
+        _run([cc, "-shared", "-o", str(paths["shared"].resolve()), "runtime.o", "kernels.o", *spec.libs], build)
         paths["static"].unlink(missing_ok=True)
         _run(["ar", "rcs", str(paths["static"].resolve()), "runtime.o", "kernels.o"], build)
-    _run([cc, "-O2", "-o", name, f"{name}_main.c", f"lib{name}.a", *LIBS], out)
+    _run([cc, "-O2", "-o", name, f"{name}_main.c", f"lib{name}.a", *spec.libs], out)
     return paths
 
 
