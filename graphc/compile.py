@@ -20,6 +20,7 @@ structure, or optimizer state that appeared (PyTorch creates momentum buffers at
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import logging
@@ -68,10 +69,32 @@ class _Entry:
     grad_writes: list = field(default_factory=list)  # (leaf, placeholder index) for materialised grads
     _template: list | None = None  # the arrays of a call, inputs and hypers left to fill in
     pass_times: dict = field(default_factory=dict)  # pass name -> seconds
-    stages: list = field(default_factory=list)  # (stage name, IR text): "trace", then each pass
+    # how to redo the passes for `stages`: (trace text, const values by name, name counter, pipeline, stop_after)
+    stage_source: tuple | None = None
+    _stages: list | None = None
 
     def check(self) -> str | None:
         return self.guards.why() if self.guards is not None else None
+
+    @property
+    def stages(self) -> list:
+        """(stage name, IR text) for "trace" and then each pass. Printing every stage costs a
+        build about a tenth of its time from the cache, and only reports read them, so they are
+        made on first use: the traced graph (kept as text) goes through the pipeline again."""
+        if self._stages is None:
+            from graphc.ir.parser import parse_graph
+            from graphc.passes import PassContext, RecordIRInstrument, run_pipeline
+
+            text, consts, counter, pipeline, stop_after = self.stage_source
+            graph = parse_graph(text)
+            graph._counter = counter  # new nodes get the names they got while compiling
+            for p in graph.placeholders:
+                if p.name in consts:
+                    graph.const_values[p] = consts[p.name]
+            record = RecordIRInstrument()
+            run_pipeline(graph, pipeline, PassContext(instruments=[record], stop_after=stop_after))
+            self._stages = record.stages or [("trace", text)]
+        return self._stages
 
     device: object = None  # where the step runs (None: the CPU); its outputs are placed there
     backend: str = "llvm"  # the backend that compiled it (compile's backend=None picks by device)
@@ -149,12 +172,14 @@ class CompiledFunction:
                 why = entry.check()
                 if why is None:
                     if entry.deferred is not None:  # a run-once version, used again after all
-                        entry.compile_deferred(self.name)
+                        with _gc_paused():
+                            entry.compile_deferred(self.name)
                     self._last = entry
                     return entry(args)
                 reasons.append(why)
             reason = reasons[0]  # what changed since the version that ran last (or the oldest)
-        entry = self._build(args, sig)
+        with _gc_paused():
+            entry = self._build(args, sig)
         log.info("graphc: compiling %s (%s)", self.name, reason)
         self._entries.setdefault(sig, []).append(entry)
         self._last = entry
@@ -246,14 +271,15 @@ class CompiledFunction:
         return tracer, graph, inputs, out_tree, grad_writes
 
     def _build(self, args, sig) -> _Entry:
-        from graphc.passes import PassContext, RecordIRInstrument, TimingInstrument, run_pipeline
+        from graphc.passes import PassContext, TimingInstrument, run_pipeline
         from graphc.passes.manager import instruments_from_env
         from graphc.runtime.backends import get_backend
 
         tracer, graph, inputs, out_tree, grad_writes = self.trace(*args)
-        timing, record = TimingInstrument(), RecordIRInstrument()
-        ctx = PassContext(instruments=instruments_from_env() + self.instruments + [timing, record],
-                          stop_after=self.stop_after)
+        timing = TimingInstrument()
+        ctx = PassContext(instruments=instruments_from_env() + self.instruments + [timing], stop_after=self.stop_after)
+        stage_source = (str(graph), {p.name: v for p, v in graph.const_values.items()}, graph._counter,
+                        list(self.pipeline), self.stop_after)
         graph = run_pipeline(graph, self.pipeline, ctx)
         device = _step_device(args, tracer)
         backend = self.backend or ("cuda" if device is not None else "llvm")
@@ -278,7 +304,7 @@ class CompiledFunction:
             else:
                 bindings.append(("const", np.asarray(graph.const_values[p])))
         entry = _Entry(None, graph, bindings, out_tree, grad_writes=grad_writes, pass_times=timing.times,
-                       stages=record.stages or [("trace", str(graph))])
+                       stage_source=stage_source)
         entry.device = device
         entry.guards = Guards([x for kind, x in bindings if kind == "bound"], list(tracer.modules.values()),
                               list(tracer.optimizers.values()), tracer.grad_reads)
@@ -426,15 +452,37 @@ def _persistent_tensors(tracer: Tracer) -> set[int]:
     return keep
 
 
+@contextlib.contextmanager
+def _gc_paused():
+    """Python's cyclic garbage collector off while compiling: tracing and the passes allocate
+    many small objects, and the collections that triggers (each one walking every object of the
+    process) took a fifth of a compile from the cache. Cycles made meanwhile are freed later."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def _check_escapes(tracer: Tracer) -> None:
-    """A symbolic tensor still referenced after the trace escaped into Python state: refuse it."""
-    gc.collect()
+    """A symbolic tensor still referenced after the trace escaped into Python state: refuse it.
+
+    A full garbage collection (tens of milliseconds) runs only when one is still alive, to tell
+    a tensor kept by a reference cycle the trace left behind from one that really escaped."""
     outputs = set(tracer.graph.outputs)
-    for ref in tracer.symbolic:
-        t = ref()
-        if t is not None and t._tnode not in outputs:
-            node = t._tnode
-            raise TraceError(
-                f"a tensor computed inside the compiled function (%{node.name}, made at {node.loc}) was stored "
-                "somewhere graphc cannot follow (a global, a list, an attribute)",
-                fix="return it from the compiled function instead", loc=node.loc)
+
+    def alive():
+        return [t for t in (ref() for ref in tracer.symbolic) if t is not None and t._tnode not in outputs]
+
+    if not alive():
+        return
+    gc.collect()
+    for t in alive():
+        node = t._tnode
+        raise TraceError(
+            f"a tensor computed inside the compiled function (%{node.name}, made at {node.loc}) was stored "
+            "somewhere graphc cannot follow (a global, a list, an attribute)",
+            fix="return it from the compiled function instead", loc=node.loc)

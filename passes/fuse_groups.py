@@ -12,6 +12,8 @@ Which epilogue stores are safe, and in which order the kernels run, is decided b
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 
 from graphc.ir import Graph, Node, get_op
@@ -69,9 +71,16 @@ class _Builder:
         prev: dict[Node, Node] = {}
         ends, end_maps, paths = [], {}, {}
         foreign = False
-        for n in self.graph.nodes[min(self.pos[p] for p in producers) + 1:]:
+        # the readers of mapped values, in graph order (a heap of positions: only what the
+        # producers reach is visited, not every later node of the graph)
+        pos, readers = self.pos, self.readers
+        frontier = sorted({pos[r] for p in producers for r in readers[p]})
+        queued = set(frontier)
+        nodes = self.graph.nodes
+        while frontier:
+            n = nodes[heapq.heappop(frontier)]
             ins = [x for x in n.inputs if x in maps]
-            if not ins or n in producers:
+            if n in producers:
                 continue
             if n.op == "assign":
                 v = n.inputs[1]
@@ -93,6 +102,10 @@ class _Builder:
             else:
                 maps[n] = m
                 prev[n] = ins[0]
+                for r in readers[n]:
+                    if pos[r] not in queued:
+                        queued.add(pos[r])
+                        heapq.heappush(frontier, pos[r])
         return ends, end_maps, paths, foreign, base
 
     @staticmethod

@@ -101,13 +101,13 @@ def test_targets_are_judged_from_the_measured_ratios():
                    ("sgemm512", "graphc"): 1.0, ("sgemm512", "numpy"): 0.9, ("lenet256", "graphc"): 10e-3})
     two = _run(2, {("lenet256", "graphc"): 5.5e-3})
     compile_ = [{"model": "lenet", "cold": {"total_s": 1.5, "first_s": 1.0},
-                 "cached": {"total_s": 0.2, "first_s": 0.1, "from_cache": 2, "compilations": 2}}]
+                 "cached": {"total_s": 0.2, "first_s": 0.1, "from_cache": 2, "compilations": 2, "import_s": 0.25}}]
     text = report.markdown({"command": "test", "machine": _machine(), "runs": [one, two], "compile": compile_})
     assert "| >= 1.5x eager: 2.00x; faster than JAX jit: 0.90x | yes; NO |" in text
     assert "| <= 10 us; >= 3x eager: 4.00x | NO; yes |" in text
     assert "| >= 0.8x numpy: 0.90x | yes |" in text
     assert "| >= 1.7x graphc on 1 thread: 1.82x | yes |" in text
-    assert "| cold < 2 s; cached < 100 ms | yes; NO |" in text
+    assert "| 2 of 2 | 250.00 ms | cold < 2 s; cached < 100 ms | yes; NO |" in text
 
 
 def test_graphc_bench_is_a_subcommand_and_rejects_unknown_workloads(capsys):

@@ -66,6 +66,19 @@ def test_stop_after_a_pass_compiles_the_graph_at_that_stage():
     assert "memory_plan" in e.value.fix
 
 
+def test_stages_made_on_demand_equal_the_ir_recorded_while_compiling():
+    from graphc.passes import RecordIRInstrument
+
+    model, step, x, y = _mlp_step()
+    step(x, y)  # eagerly: the optimizer has momentum buffers, as in a training loop's steady state
+    record = RecordIRInstrument()
+    compiled = graphc.compile(step, instruments=[record])
+    compiled(x, y)
+    assert compiled._last._stages is None  # nothing printed while compiling
+    assert [s for s, _ in record.stages] == ["trace", *default_pipeline()]
+    assert compiled._last.stages == record.stages
+
+
 def test_bisect_names_the_deliberately_wrong_pass_and_leaves_the_model_alone():
     model, step, x, y = _mlp_step()
     before = [p.detach().numpy().copy() for p in model.parameters()]

@@ -7,6 +7,7 @@ does not belong to graphc itself.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
@@ -18,6 +19,7 @@ _INTERNAL_DIRS = tuple(
 ) + (_PACKAGE_ROOT + os.sep,)
 
 
+@functools.lru_cache(maxsize=4096)  # every traced op asks, for the same few files
 def _is_internal(filename: str) -> bool:
     path = os.path.abspath(filename)
     return path.startswith(_INTERNAL_DIRS) or filename.startswith("<frozen ")
@@ -26,7 +28,15 @@ def _is_internal(filename: str) -> bool:
 def display_path(filename: str) -> str:
     """A short, stable spelling of a file name: relative to the working directory when inside it."""
     try:
-        rel = os.path.relpath(filename)
+        return _display_path(filename, os.getcwd())
+    except OSError:  # the working directory was removed
+        return filename
+
+
+@functools.lru_cache(maxsize=4096)
+def _display_path(filename: str, cwd: str) -> str:
+    try:
+        rel = os.path.relpath(filename, cwd)
     except ValueError:  # another drive on Windows
         return filename
     return filename if rel.startswith("..") else rel

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import hashlib
 import os
 import threading
+from pathlib import Path
 
 import llvmlite.binding as llvm
 from llvmlite import ir
@@ -487,10 +489,10 @@ class Runtime:
     code for the life of the process (a forked child inherits it, with the pool reset)."""
 
     def __init__(self):
-        from .jit import new_target_machine, optimize
+        from .jit import new_target_machine
 
         self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), new_target_machine())
-        self.engine.add_module(optimize(runtime_module()))
+        self.engine.add_object_file(llvm.ObjectFileRef.from_data(_runtime_object()))
         self.engine.finalize_object()
         self.addresses = {}
         for name in (PARALLEL_FOR, THREAD_SCRATCH, "graphc_set_num_threads", "graphc_get_num_threads",
@@ -502,6 +504,22 @@ class Runtime:
         self.get_num_threads = ctypes.CFUNCTYPE(ctypes.c_int32)(self.addresses["graphc_get_num_threads"])
         self.shutdown = ctypes.CFUNCTYPE(None)(self.addresses["graphc_pool_shutdown"])
         self.set_num_threads(default_num_threads())
+
+
+def _runtime_object() -> bytes:
+    """The pool's object code, from the disk cache when this source and CPU made it before
+    (building it costs each process about 60 ms of LLVM)."""
+    from .. import cache
+    from .jit import new_target_machine, optimize, target_description
+
+    here = Path(__file__).parent
+    key = cache.make_key("thread-runtime", cache.graphc_version(), target_description(),
+                         *(hashlib.sha256((here / f).read_bytes()).hexdigest() for f in ("threads.py", "jit.py")))
+    obj = cache.load(key)
+    if obj is None:
+        obj = new_target_machine().emit_object(optimize(runtime_module()))
+        cache.store(key, obj, {"graphc": cache.graphc_version(), "target": target_description(), "what": "thread pool"})
+    return obj
 
 
 _lock = threading.Lock()
