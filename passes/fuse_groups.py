@@ -130,6 +130,8 @@ class _Builder:
                 acc = next((e for e in ends if e.op != "assign" and e.shape == p.shape and e.dtype == p.dtype
                             and np.array_equal(end_maps[e], base)), None)
                 if acc is None:
+                    acc = _assigned_product(p, ends, paths)
+                if acc is None:
                     plan.materialized[p] = "accumulates the GEMM for its epilogue"
                     continue
                 group.accumulator = acc
@@ -155,6 +157,23 @@ def _ancestors(node: Node, memo) -> set:
             stack.extend(n.inputs)
     memo[node] = out
     return out
+
+
+def _assigned_product(p: Node, ends: list, paths: dict):
+    """An ``assign target, p`` among a GEMM's ends (a weight gradient kept as ``.grad`` while the
+    optimizer update rides on the GEMM), whose target can accumulate the product in place: the
+    same type as ``p``, and its old value read by nothing in the group. The GEMM then writes
+    the target directly, instead of a buffer the epilogue copies from."""
+    for e in ends:
+        if e.op != "assign" or e.inputs[1] is not p:
+            continue
+        target = e.inputs[0]
+        if target.shape != p.shape or target.dtype != p.dtype:
+            continue
+        nodes = {n for end in ends for n in paths[end]} | {end for end in ends if end.op != "assign"}
+        if not any(target in n.inputs for n in nodes):
+            return e
+    return None
 
 
 def _online_softmax(s: Node, plan: FusionPlan, readers):

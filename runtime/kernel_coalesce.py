@@ -33,7 +33,7 @@ def _coalesce(s):
     merged = coalesce_nest(s)
     if merged is not s:
         return merged
-    return Loop(s.var, s.extent, [_coalesce(x) for x in s.body], s.parallel, s.vectorize)
+    return Loop(s.var, s.extent, [_coalesce(x) for x in s.body], s.parallel, s.vectorize, s.unroll)
 
 
 def coalesce_nest(loop: Loop) -> Loop:
@@ -61,22 +61,22 @@ def coalesce_nest(loop: Loop) -> Loop:
     if any(buf in stores and _nonzero(form) not in stores[buf] for buf, form in loads):
         return loop  # reads what another iteration writes: the loop order (and its split) matters
     accesses += [form for _, form in loads]
-    loops = [(lp.var, lp.extent, lp.parallel, lp.vectorize) for lp in chain]
+    loops = [(lp.var, lp.extent, lp.parallel, lp.vectorize, lp.unroll) for lp in chain]
     changed = False
     i = len(loops) - 1
     while i > 0:
-        (u, nu, pu, vu), (v, nv, pv, vv) = loops[i - 1], loops[i]
+        (u, nu, pu, vu, ru), (v, nv, pv, vv, rv) = loops[i - 1], loops[i]
         if all(a.get(u, 0) == a.get(v, 0) * nv for a in accesses):
             body = [_map(s, lambda e, u=u: _subst(e, u)) for s in body]
             for a in accesses:
                 a.pop(u, None)
-            loops[i - 1:i + 1] = [(v, nu * nv, pu or pv, vu and vv)]
+            loops[i - 1:i + 1] = [(v, nu * nv, pu or pv, vu and vv, ru and rv)]
             changed = True
         i -= 1
     if not changed:
         return loop
-    for var, extent, parallel, vectorize in reversed(loops):
-        body = [Loop(var, extent, body, parallel, vectorize)]
+    for var, extent, parallel, vectorize, unroll in reversed(loops):
+        body = [Loop(var, extent, body, parallel, vectorize, unroll)]
     return body[0]
 
 

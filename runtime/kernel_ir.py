@@ -67,6 +67,7 @@ class Loop:
     body: list
     parallel: bool = False
     vectorize: bool = True  # False: a hint to keep it scalar (short windows LLVM would gather)
+    unroll: bool = False  # True: a hint to unroll it fully (a short loop whose copies SLP packs)
 
 
 @dataclass
@@ -246,7 +247,8 @@ def format_kernel(k: Kernel) -> str:
         pad = "  " * depth
         for s in stmts:
             if isinstance(s, Loop):
-                marks = (" parallel" if s.parallel else "") + ("" if s.vectorize else " scalar")
+                marks = (" parallel" if s.parallel else "") + ("" if s.vectorize else " scalar") + (
+                    " unroll" if s.unroll else "")
                 lines.append(f"{pad}for {s.var} in 0..{s.extent}{marks}:")
                 walk(s.body, depth + 1)
             elif isinstance(s, Store):

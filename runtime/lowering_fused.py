@@ -35,12 +35,15 @@ def _forward_index(node, src, idx):
     return list(idx)
 
 
-def epilogue(lw, group, values: dict, pidx: list) -> list:
-    """Statements storing every end of ``group`` at the producers' element ``pidx``."""
+def epilogue(lw, group, values: dict, pidx: list, skip=None) -> list:
+    """Statements storing every end of ``group`` (but ``skip``, already in place) at the
+    producers' element ``pidx``."""
     saved, lw.subst = lw.subst, dict(values)
     temps, stores = [], []
     try:
         for e in group.ends:
+            if e is skip:
+                continue
             path = group.paths[e]
             idx = list(pidx)
             for a, b in zip(path, path[1:]):
@@ -63,9 +66,16 @@ def epilogue(lw, group, values: dict, pidx: list) -> list:
 
 def _gemm_group(lw, g):
     node = g.producers[0]
-    out = lw.buffers[node].name if node in lw.buffers else lw.buffers[g.accumulator].name
+    acc = g.accumulator
+    if node in lw.buffers:
+        out = lw.buffers[node].name
+    elif acc.op == "assign":  # the GEMM writes the assigned tensor (a .grad) in place
+        out = lw.buffers[acc.inputs[0]].name
+    else:
+        out = lw.buffers[acc].name
     lw.reads.add(out)
-    return _matmul(lw, node, out, lambda value, idx: epilogue(lw, g, {node: value}, idx))
+    skip = acc if node not in lw.buffers and acc.op == "assign" else None
+    return _matmul(lw, node, out, lambda value, idx: epilogue(lw, g, {node: value}, idx, skip=skip))
 
 
 def _stored_group(lw, g):

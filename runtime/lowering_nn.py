@@ -325,11 +325,14 @@ def _scalar_windows(loops: list) -> list:
     loops fully unrolled it would vectorise one of them across windows with gathers at the
     stride (masked, for 14 columns), several times slower than what the SLP vectoriser makes of
     the unrolled windows: wide loads and shuffles. A 2x2 max pool over [64, 6, 28, 28] takes
-    about 200 us the first way and 45 us the second."""
+    about 200 us the first way and 45 us the second. A short row of columns is marked for full
+    unrolling too: LLVM's O2 thresholds leave 14 columns rolled, and SLP then has nothing to
+    pack (250 us)."""
     loop = loops[-1]
     while True:
         if loop.var in ("oy", "ox"):
             loop.vectorize = False
+            loop.unroll = loop.var == "ox" and loop.extent <= 32
         inner = [s for s in loop.body if isinstance(s, Loop)]
         if loop.var == "ox" or not inner:
             return loops

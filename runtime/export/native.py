@@ -109,12 +109,7 @@ def compile_graphs(prefix: str, graphs: list[Graph], cpu: str = "host") -> tuple
             g.linkage = "internal"
     main.verify()
     tm = target_machine(cpu)
-    pto = llvm.create_pipeline_tuning_options(speed_level=3)
-    pto.loop_vectorization = True
-    pto.slp_vectorization = True
-    pto.loop_unrolling = True
-    pb = llvm.create_pass_builder(tm, pto)
-    pb.getModulePassManager().run(main, pb)
+    jit.run_pipeline(main, tm)
     try:
         return tm.emit_object(main), compiled, support_api
     except RuntimeError as e:  # LLVM refusing a CPU name

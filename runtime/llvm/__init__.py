@@ -1,8 +1,8 @@
 """The LLVM backend: kernel IR -> LLVM IR -> native code for the host CPU, one call per step.
 
 ``LLVMBackend().compile(graph)`` lowers the graph to kernels (``graphc.runtime.lower``), emits
-them with one entry function into a single module, optimises it at O3 for the host CPU and JITs
-it. The executable keeps a table of buffer pointers: bound parameters and state are written once
+them with one entry function into a single module, optimises it (LLVM's O2 pipeline with the
+vectorisers) for the host CPU and JITs it. The executable keeps a table of buffer pointers: bound parameters and state are written once
 and refreshed only when an array changes, temporaries live in one arena allocated at compile
 time, so a call costs a few pointer writes and one native call.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +24,10 @@ from .. import cache
 from ..backends import register_backend
 from ..cache import graphc_version
 from ..lower import lower
-from .jit import JitModule, build_module, target_description
+from .jit import JitModule, build_module, build_parts, compile_jobs, target_description
 
 _SMALL_OUTPUT = 4096  # bytes
+PART_KERNELS = 6  # a program is split for a parallel compile only into parts of at least this many kernels
 _ALIGN = 64
 
 
@@ -61,7 +63,11 @@ class LLVMExecutable:
             slots["prof"] = len(slots)
         first_assign = self.program.meta["first_assign"]
         key = cache_key(self.program.kernels, slots, first_assign, profile) if use_cache else None
-        self.jit = JitModule(lambda: build_module(self.program.kernels, slots, graph.name, first_assign, profile), key)
+        kernels = self.program.kernels
+        jobs = min(compile_jobs(), len(kernels) // PART_KERNELS)
+        salt = key[:12] if key else uuid.uuid4().hex[:12]
+        parts = (lambda: build_parts(kernels, slots, graph.name, first_assign, profile, jobs, salt)) if jobs > 1 else None
+        self.jit = JitModule(lambda: build_module(kernels, slots, graph.name, first_assign, profile), key, parts)
         self.kernel_count = len(self.program.kernels)
         self.table = np.zeros(len(slots), np.uint64)
         self.kernel_ns = np.zeros(len(self.program.kernels), np.int64)

@@ -2,7 +2,7 @@
 
 Each kernel becomes ``internal void @name(ptr noalias %b0, ptr noalias %b1, ...)``, one pointer
 per buffer it touches; loop indices and accumulators live in allocas that LLVM's SROA turns into
-registers, so the O3 pipeline sees canonical loops it can vectorise for the host (AVX-512 here).
+registers, so the optimisation pipeline sees canonical loops it can vectorise for the host (AVX-512 here).
 Reductions use ``reassoc`` on their accumulating adds so they vectorise too.
 """
 
@@ -75,10 +75,13 @@ class KernelEmitter:
             fn = ir.Function(self.module, ir.FunctionType(ty, [ty]), name=full)
         return fn
 
-    def emit(self, kernel: Kernel) -> ir.Function:
+    def emit(self, kernel: Kernel, symbol: str | None = None) -> ir.Function:
+        """The kernel as an internal function named after it, or as the external ``symbol``
+        (a kernel compiled in one part of a program and called from another)."""
         fnty = ir.FunctionType(ir.VoidType(), [PTR] * len(kernel.buffers))
-        fn = ir.Function(self.module, fnty, name=kernel.name)
-        fn.linkage = "internal"
+        fn = ir.Function(self.module, fnty, name=symbol or kernel.name)
+        if symbol is None:
+            fn.linkage = "internal"
         for arg, name in zip(fn.args, kernel.buffers):
             arg.name = name.replace("%", "")
             arg.add_attribute("noalias")
@@ -142,19 +145,26 @@ class KernelEmitter:
         b = self.builder
         b.store(b.add(b.load(slot, typ=I64), ir.Constant(I64, 1), flags=["nsw", "nuw"]), slot)
         latch = b.branch(cond)
-        if not s.vectorize:
-            latch.set_metadata("llvm.loop", self._scalar_loop_id())
+        if not s.vectorize or s.unroll:
+            latch.set_metadata("llvm.loop", self._loop_id(s))
         b.position_at_end(end)
         if outer is not None:
             self.vars[s.var] = outer
 
-    def _scalar_loop_id(self):
-        """A loop ID asking LLVM's loop vectoriser to leave the loop alone (it may still be
-        unrolled, and the unrolled body vectorised by SLP); each loop its own."""
+    def _loop_id(self, s: Loop):
+        """A loop ID with the loop's hints, each loop its own: a scalar loop asks LLVM's loop
+        vectoriser to leave it alone (it may still be unrolled, and the unrolled body vectorised
+        by SLP); an unroll loop asks for full unrolling, which LLVM's O2 thresholds would
+        otherwise refuse a 14-iteration pooling row."""
         module = self.fn.module
         loop_id = _LoopID(module, [], name=str(len(module.metadata)))
-        width = module.add_metadata([ir.MetaDataString(module, "llvm.loop.vectorize.width"), ir.Constant(ir.IntType(32), 1)])
-        loop_id.operands = (loop_id, width)  # a loop ID's first operand is itself
+        hints = []
+        if not s.vectorize:
+            hints.append(module.add_metadata([ir.MetaDataString(module, "llvm.loop.vectorize.width"),
+                                              ir.Constant(ir.IntType(32), 1)]))
+        if s.unroll:
+            hints.append(module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.full")]))
+        loop_id.operands = (loop_id, *hints)  # a loop ID's first operand is itself
         return loop_id
 
     def if_(self, s: If):

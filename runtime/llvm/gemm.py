@@ -107,6 +107,10 @@ def plan(s: Gemm) -> Plan:
     mr, nrv, kc, mc, nc = TUNING[(vb, s.dtype)]
     m, batch, a_batch, rsa = _fold_batch(s)
     b_batch = s.b.batch_strides if batch else ()
+    if (vb, s.dtype) == (64, "f32") and mr < m <= 128 and m % mr and m % 16 == 0:
+        # a few row panels (a batch of 64 or 128): 16 x 1 vectors leaves no short edge panel,
+        # where 12 x 2 would end on a 4-row one (64 x 784 x 256: 77 -> 83 GFLOP/s on Zen 4)
+        mr, nrv = 16, 1
     if m < mr:  # one row panel: fewer rows, more column vectors, so enough fmas are in flight
         mr = m
         regs = 32 if vb == 64 else 16
@@ -300,29 +304,64 @@ def _pack(b, ty, dst, src, rows, cols: int, rs: int, cs: int, tile: int, kc, wid
 
 
 def _pack_transposed(b, ty, pdst, psrc, rows, w: int, cs: int, tile: int, width: int):
-    """One panel whose source is contiguous along r: width x width blocks go through registers
-    (``width`` vector loads, a shuffle transpose, ``width`` stores, masked to ``w`` columns)."""
+    """One panel whose source is contiguous along r: a call to the module's shared transposing
+    packer (one function per dtype and width, not a copy per panel: the shuffles and address
+    arithmetic of an unrolled copy made most of a GEMM kernel's IR, and of its compile time)."""
+    fn = _transposing_packer(b.module, ty, width)
+    b.call(fn, [pdst, psrc, rows, _c(w), _c(cs), _c(tile)])
+
+
+def _transposing_packer(module, ty, width: int):
+    """``void pack(ptr dst, ptr src, i64 rows, i64 w, i64 cs, i64 tile)``:
+    ``dst[r*tile + j] = src[r + j*cs]`` for r < rows, j < w (w <= tile). ``width x width`` blocks
+    go through registers: ``width`` vector loads along r (columns past ``w`` load column w-1
+    again, so nothing outside the panel is read), a shuffle transpose, ``width`` stores masked
+    to the valid columns; the last ``rows % width`` rows one element at a time."""
+    name = f"graphc_gemm_pack_t_{'f32' if ty == F32 else 'f64'}{width}"
+    fn = module.globals.get(name)
+    if fn is not None:
+        return fn
     vty = ir.VectorType(ty, width)
     mty = ir.VectorType(I1, width)
     sfx = f"v{width}f{32 if ty == F32 else 64}"
-    mstore = _declare(b.module, f"llvm.masked.store.{sfx}.p0", ir.VoidType(), [vty, PTR, I32, mty])
+    mstore = _declare(module, f"llvm.masked.store.{sfx}.p0", ir.VoidType(), [vty, PTR, I32, mty])
     align = ir.Constant(I32, 4 if ty == F32 else 8)
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR, I64, I64, I64, I64]),
+                     name=name)
+    fn.linkage = "internal"
+    fn.attributes.add("noinline")
+    pdst, psrc, rows, w, cs, tile = fn.args
+    for arg in (pdst, psrc):
+        arg.add_attribute("noalias")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    lanes = ir.Constant(ir.VectorType(I64, width), list(range(width)))
+    last = b.sub(w, _c(1))
     full = b.mul(b.sdiv(rows, _c(width)), _c(width))
+    wfull = b.mul(b.sdiv(w, _c(width)), _c(width))
+    offsets = [b.mul(_c(t), cs) for t in range(width)]  # loop-invariant column offsets
+    rest = b.sub(w, wfull)
+    lim = b.insert_element(ir.Constant(ir.VectorType(I64, width), None), rest, _c(0))
+    mask = b.icmp_signed("<", lanes, b.shuffle_vector(lim, lim, ir.Constant(ir.VectorType(I32, width), [0] * width)))
     with counted(b, 0, full, width, "pt") as r0:
-        for g0 in range(0, w, width):
-            g = min(width, w - g0)
-            vecs = [b.load(_gep(b, ty, psrc, b.add(r0, _c((g0 + t) * cs))), typ=vty, align=4) for t in range(g)]
-            vecs += [ir.Constant(vty, ir.Undefined)] * (width - g)
+        with counted(b, 0, wfull, width, "pg") as g0:  # whole groups of width columns
+            base = _gep(b, ty, psrc, b.add(r0, b.mul(g0, cs)))
+            vecs = [b.load(_gep(b, ty, base, offsets[t]), typ=vty, align=4) for t in range(width)]
             for q, v in enumerate(_transpose(b, vecs, width)):
-                ptr = _gep(b, ty, pdst, b.add(_mul(b, b.add(r0, _c(q)), tile), _c(g0)))
-                if g == width:
-                    b.store(v, ptr, align=4)
-                else:
-                    b.call(mstore, [v, ptr, align, ir.Constant(mty, [t < g for t in range(width)])])
-    with counted(b, full, rows, 1, "pr") as r:  # the last rows % width rows, one element at a time
+                b.store(v, _gep(b, ty, pdst, b.add(b.mul(b.add(r0, _c(q)), tile), g0)), align=4)
+        with counted(b, wfull, w, width, "pg") as g0:  # the last w % width columns, at most once
+            vecs = []
+            for t in range(width):
+                col = b.add(g0, _c(t))
+                col = b.select(b.icmp_signed("<", col, w), col, last)
+                vecs.append(b.load(_gep(b, ty, psrc, b.add(r0, b.mul(col, cs))), typ=vty, align=4))
+            for q, v in enumerate(_transpose(b, vecs, width)):
+                ptr = _gep(b, ty, pdst, b.add(b.mul(b.add(r0, _c(q)), tile), g0))
+                b.call(mstore, [v, ptr, align, mask])
+    with counted(b, full, rows, 1, "pr") as r:
         with counted(b, 0, w, 1, "pc") as j:
-            b.store(b.load(_gep(b, ty, psrc, b.add(r, _mul(b, j, cs))), typ=ty),
-                    _gep(b, ty, pdst, b.add(_mul(b, r, tile), j)))
+            b.store(b.load(_gep(b, ty, psrc, b.add(r, b.mul(j, cs))), typ=ty), _gep(b, ty, pdst, b.add(b.mul(r, tile), j)))
+    b.ret_void()
+    return fn
 
 
 # ---------------------------------------------------------------------- driver
@@ -445,7 +484,12 @@ def _tiles(b, module, p: Plan, dtype, ty, asrc, a_str, apanel, bsrc, bks, bpanel
         with counted(b, jstart // p.nr, jstart // p.nr + jcount, 1, "jr") as jr:
             bpan = _gep(b, ty, bsrc, b.mul(jr, bpanel))
             for istart, icount, rows in _blocks(mc, p.mr):
-                uk = microkernel(module, dtype, p.width, rows, nv, ncols % p.width != 0, a_str, bks)
+                # With AVX-512 a masked load or store costs what a plain one does, so every panel
+                # uses the masked micro-kernel; B's row stride is always an argument (one pointer
+                # step per k either way). Fewer variants: the micro-kernels were half of a
+                # train step's LLVM IR, and of its compile time.
+                masked = ncols % p.width != 0 or p.width * _SIZE[dtype] == 64
+                uk = microkernel(module, dtype, p.width, rows, nv, masked, a_str, None)
                 with counted(b, istart // p.mr, istart // p.mr + icount, 1, "ir") as ir_:
                     apan = _gep(b, ty, asrc, b.mul(ir_, apanel))
                     ctile = _gep(b, ty, cblock, b.add(_mul(b, ir_, p.mr * p.n), _mul(b, jr, p.nr)))

@@ -11,6 +11,7 @@ from llvmlite import ir
 from ..kernel_ir import Kernel
 from . import threads
 from .codegen import I64, PTR, KernelEmitter
+from .compile_worker import SPEED_LEVEL, compile_text, new_target_machine, run_pipeline  # noqa: F401 (re-exported)
 
 ENTRY = "graphc_step"
 
@@ -19,20 +20,6 @@ ENTRY = "graphc_step"
 def host_target_machine():
     """The shared target machine for this CPU (optimisation and assembly; never given to an engine)."""
     return new_target_machine()
-
-
-def new_target_machine():
-    """A target machine for this CPU with all its features (AVX-512 where present).
-
-    An MCJIT engine takes ownership of the machine it is given, so each engine gets its own.
-    """
-    llvm.initialize_all_targets()
-    llvm.initialize_all_asmprinters()
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
-    target = llvm.Target.from_default_triple()
-    return target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
-                                        opt=3, reloc="pic", codemodel="default")
 
 
 def support_modules() -> list[ir.Module]:
@@ -48,20 +35,28 @@ def host_data_layout() -> str:
     return str(host_target_machine().target_data)
 
 
+def _new_module(name: str) -> ir.Module:
+    module = ir.Module(name=name)
+    module.triple = llvm.get_default_triple()
+    module.data_layout = host_data_layout()
+    return module
+
+
 def build_module(kernels: list[Kernel], slots: dict[str, int], name: str = "graphc", first_assign: int | None = None,
-                 profile: bool = False) -> ir.Module:
+                 profile: bool = False, elsewhere: dict[int, str] | None = None) -> ir.Module:
     """Kernels plus ``void graphc_step(ptr table)``, which calls each kernel with its buffers' pointers.
 
     When the program has native checks (an ``err`` slot), the step returns before the first
     assign kernel if a check failed, so a failed step never updates parameters or state.
     With ``profile``, the step adds each kernel's wall time in nanoseconds (clock_gettime,
-    CLOCK_MONOTONIC) to the i64 array in the ``prof`` slot.
+    CLOCK_MONOTONIC) to the i64 array in the ``prof`` slot. ``elsewhere`` maps the index of a
+    kernel compiled in another part (:func:`build_parts`) to its symbol: it is only declared here.
     """
-    module = ir.Module(name=name)
-    module.triple = llvm.get_default_triple()
-    module.data_layout = host_data_layout()
+    module = _new_module(name)
     emitter = KernelEmitter(module)
-    fns = [emitter.emit(k) for k in kernels]
+    elsewhere = elsewhere or {}
+    fns = [ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR] * len(k.buffers)), name=elsewhere[i])
+           if i in elsewhere else emitter.emit(k) for i, k in enumerate(kernels)]
     entry = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), name=ENTRY)
     b = ir.IRBuilder(entry.append_basic_block("entry"))
     table = entry.args[0]
@@ -98,17 +93,115 @@ def build_module(kernels: list[Kernel], slots: dict[str, int], name: str = "grap
     return module
 
 
+def _cost(kernel: Kernel) -> int:
+    """A kernel's rough compile cost: the size of its kernel IR (a GEMM template counts extra)."""
+    text = repr(kernel.body)
+    return len(text) + 20000 * text.count("Gemm(")
+
+
+def build_parts(kernels: list[Kernel], slots: dict[str, int], name: str, first_assign: int | None, profile: bool,
+                parts: int, salt: str) -> list[ir.Module]:
+    """The program as ``parts`` modules of about equal compile cost, to compile at the same time:
+    the first holds the entry and calls the kernels of the others, which define them as external
+    symbols (``<kernel>.<salt>``, unique to this program) in one engine with the first."""
+    bins: list[list[int]] = [[] for _ in range(parts)]
+    load = [0] * parts
+    for i in sorted(range(len(kernels)), key=lambda i: -_cost(kernels[i])):
+        j = load.index(min(load))
+        bins[j].append(i)
+        load[j] += _cost(kernels[i])
+    symbol = {i: f"{kernels[i].name}.{salt}" for b in bins[1:] for i in b}
+    modules = [build_module(kernels, slots, name, first_assign, profile, elsewhere=symbol)]
+    for b in bins[1:]:
+        module = _new_module(f"{name}.part")
+        emitter = KernelEmitter(module)
+        for i in sorted(b):
+            emitter.emit(kernels[i], symbol[i])
+        modules.append(module)
+    return [m for m, b in zip(modules, bins) if m is modules[0] or b]
+
+
+def compile_jobs() -> int:
+    """How many processes compile a large program at once: ``GRAPHC_COMPILE_JOBS``, else the
+    CPUs this process may use (at most 4)."""
+    import os
+
+    env = os.environ.get("GRAPHC_COMPILE_JOBS")
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            pass
+    try:
+        return max(1, min(4, len(os.sched_getaffinity(0))))
+    except (AttributeError, OSError):
+        return max(1, min(4, os.cpu_count() or 1))
+
+
+def compile_parts(texts: list[str]) -> list[bytes]:
+    """Object code for each module text: the first compiled here, the others at the same time in
+    worker processes (``compile_worker.py``); a part whose worker fails is compiled here."""
+    import subprocess
+    import sys
+    import threading
+    from pathlib import Path
+
+    worker = str(Path(__file__).with_name("compile_worker.py"))
+    procs = []
+    for text in texts[1:]:
+        try:
+            proc = subprocess.Popen([sys.executable, worker, str(SPEED_LEVEL)], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        except OSError:
+            proc = None
+        feeder = None
+        if proc is not None:  # fed from a thread: the pipe holds less than a part's text
+            feeder = threading.Thread(target=_feed, args=(proc, text.encode()), daemon=True)
+            feeder.start()
+        procs.append((proc, feeder))
+    objs = [compile_text(texts[0])]
+    for (proc, feeder), text in zip(procs, texts[1:]):
+        obj = None
+        if proc is not None:
+            out = proc.stdout.read()  # the worker reads all its input before it writes
+            proc.stdout.close()
+            feeder.join()
+            obj = out if proc.wait() == 0 and out else None
+        objs.append(obj if obj is not None else compile_text(text))
+    return objs
+
+
+def _feed(proc, data: bytes) -> None:
+    try:
+        proc.stdin.write(data)
+        proc.stdin.close()
+    except OSError:  # the worker died; compile_parts compiles its part here
+        pass
+
+
+def pack_objects(objs: list[bytes]) -> bytes:
+    """Several object files as one cache entry: a count, their lengths, then their bytes."""
+    head = [len(objs)] + [len(o) for o in objs]
+    return b"".join(n.to_bytes(8, "little") for n in head) + b"".join(objs)
+
+
+def unpack_objects(blob: bytes) -> list[bytes]:
+    count = int.from_bytes(blob[:8], "little")
+    sizes = [int.from_bytes(blob[8 * (i + 1): 8 * (i + 2)], "little") for i in range(count)]
+    objs, at = [], 8 * (count + 1)
+    for n in sizes:
+        objs.append(blob[at:at + n])
+        at += n
+    if at != len(blob):
+        raise ValueError("a damaged cache entry")
+    return objs
+
+
 def optimize(module) -> llvm.ModuleRef:
-    """Parse (an llvmlite module or its text), verify, and run LLVM's O3 pipeline for the host."""
+    """Parse (an llvmlite module or its text), verify, and optimise it for the host."""
     mod = llvm.parse_assembly(str(module))
     mod.verify()
-    tm = host_target_machine()
-    pto = llvm.create_pipeline_tuning_options(speed_level=3)
-    pto.loop_vectorization = True
-    pto.slp_vectorization = True
-    pto.loop_unrolling = True
-    pb = llvm.create_pass_builder(tm, pto)
-    pb.getModulePassManager().run(mod, pb)
+    run_pipeline(mod, host_target_machine())
     return mod
 
 
@@ -120,12 +213,15 @@ class JitModule:
     """Native code for one program in an MCJIT engine; ``entry(table_address)`` runs one step.
 
     With a cache key, the object code is taken from the disk cache when there (skipping LLVM's
-    optimisation and code generation) and stored there after a compile.
+    optimisation and code generation) and stored there after a compile. ``parts`` (optional)
+    builds the program as several modules (:func:`build_parts`) for a compile that uses several
+    processes; ``module`` still gives the single module the reports show.
     """
 
-    def __init__(self, module, cache_key: str | None = None):
+    def __init__(self, module, cache_key: str | None = None, parts=None):
         """``module``: the llvmlite module, or a function that builds it (called only when the
-        cache has no entry for ``cache_key``, or when the IR is asked for)."""
+        cache has no entry for ``cache_key``, or when the IR is asked for); ``parts``: a function
+        returning the program's modules, or None to compile ``module`` in this process."""
         from .. import cache
         from ..cache import graphc_version
 
@@ -133,20 +229,23 @@ class JitModule:
         self._llvm_ir = None
         self.optimized = None
         self.from_cache = False
-        obj = cache.load(cache_key) if cache_key else None
-        if obj is not None:
+        blob = cache.load(cache_key) if cache_key else None
+        if blob is not None:
             try:
-                self._load_object(obj)
+                self._load_objects(unpack_objects(blob))
                 self.from_cache = True
                 return
             except Exception:  # a damaged entry: compile again and overwrite it
-                obj = None
-        self.optimized = optimize(self.llvm_ir)
-        tm = new_target_machine()
-        obj = tm.emit_object(self.optimized)
-        self._load_object(obj)
+                blob = None
+        modules = parts() if parts is not None else []
+        if len(modules) > 1:
+            objs = compile_parts([str(m) for m in modules])
+        else:
+            self.optimized = optimize(self.llvm_ir)
+            objs = [new_target_machine().emit_object(self.optimized)]
+        self._load_objects(objs)
         if cache_key:
-            cache.store(cache_key, obj, {"graphc": graphc_version(), "target": target_description()})
+            cache.store(cache_key, pack_objects(objs), {"graphc": graphc_version(), "target": target_description()})
 
     @property
     def llvm_ir(self) -> str:
@@ -155,10 +254,11 @@ class JitModule:
             self._llvm_ir = str(self._build())
         return self._llvm_ir
 
-    def _load_object(self, obj: bytes) -> None:
+    def _load_objects(self, objs: list[bytes]) -> None:
         threads.ensure_runtime()  # the thread pool the kernels call (graphc_parallel_for)
         self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), new_target_machine())
-        self.engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+        for obj in objs:
+            self.engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
         self.engine.finalize_object()
         address = self.engine.get_function_address(ENTRY)
         if not address:

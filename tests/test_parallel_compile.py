@@ -1,0 +1,79 @@
+"""A large program compiles in parts, at the same time in worker processes: the same numbers as
+one module, one cache entry holding every part, and a worker that fails costs only time."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+import graphc
+import graphc.nn as nn
+from graphc.runtime.llvm import jit
+
+
+def _train(monkeypatch, tmp_path, jobs: str, steps: int = 3):
+    monkeypatch.setenv("GRAPHC_COMPILE_JOBS", jobs)
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
+    graphc.manual_seed(0)
+    model = nn.Sequential(nn.Linear(12, 32), nn.ReLU(), nn.Linear(32, 16), nn.Tanh(), nn.Linear(16, 5))
+    opt = graphc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+
+    @graphc.compile
+    def step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    x = graphc.randn(8, 12)
+    y = graphc.tensor([0, 1, 2, 3, 4, 0, 1, 2])
+    losses = [step(x, y).item() for _ in range(steps)]
+    weights = [p.detach().numpy().copy() for p in model.parameters()]
+    return step, losses, weights
+
+
+def test_parts_compile_to_the_numbers_of_one_module(monkeypatch, tmp_path):
+    one, losses1, weights1 = _train(monkeypatch, tmp_path / "one", "1")
+    two, losses2, weights2 = _train(monkeypatch, tmp_path / "two", "2")
+    assert len(one._last.executable.program.kernels) >= 12  # large enough to be split in two
+    np.testing.assert_array_equal(losses1, losses2)
+    for a, b in zip(weights1, weights2):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_parts_share_one_cache_entry(monkeypatch, tmp_path):
+    _, losses, _ = _train(monkeypatch, tmp_path, "2")
+    step, again, _ = _train(monkeypatch, tmp_path, "2")
+    assert step._last.executable.jit.from_cache
+    (entry,) = [p for p in tmp_path.glob("*.o") if len(jit.unpack_objects(p.read_bytes())) == 2]
+    np.testing.assert_array_equal(losses, again)
+
+
+def test_a_failing_worker_leaves_its_part_to_this_process(monkeypatch, tmp_path):
+    _, expected, _ = _train(monkeypatch, tmp_path / "ref", "1")
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # every worker exits at once, with no output
+    _, losses, _ = _train(monkeypatch, tmp_path / "failing", "2")
+    np.testing.assert_array_equal(losses, expected)
+
+
+def test_the_partition_balances_cost_and_keeps_every_kernel_once():
+    from graphc.runtime.kernel_ir import Const, Kernel, Store
+
+    kernels = [Kernel(f"k{i}", ["out"], [Store("out", Const(0, "i64"), Const(1.0, "f32"))] * (i + 1)) for i in range(9)]
+    modules = jit.build_parts(kernels, {"out": 0}, "t", None, False, 3, "salt")
+    texts = [str(m) for m in modules]
+    assert len(texts) == 3 and "graphc_step" in texts[0]
+    for i in range(9):
+        defined = [t for t in texts if f'define void @"k{i}.salt"' in t or f'define internal void @"k{i}"' in t]
+        assert len(defined) == 1, i
+
+
+def test_packed_objects_round_trip_and_damage_is_detected():
+    objs = [b"first", b"", b"third object"]
+    assert jit.unpack_objects(jit.pack_objects(objs)) == objs
+    with pytest.raises(ValueError):
+        jit.unpack_objects(jit.pack_objects(objs)[:-1])
