@@ -36,6 +36,13 @@ def _train(monkeypatch, tmp_path, jobs: str, steps: int = 3):
     return step, losses, weights
 
 
+def _objects(path) -> list:
+    try:
+        return jit.unpack_objects(path.read_bytes())
+    except ValueError:  # another kind of entry (the thread pool's object code)
+        return []
+
+
 def test_parts_compile_to_the_numbers_of_one_module(monkeypatch, tmp_path):
     one, losses1, weights1 = _train(monkeypatch, tmp_path / "one", "1")
     two, losses2, weights2 = _train(monkeypatch, tmp_path / "two", "2")
@@ -49,14 +56,25 @@ def test_the_parts_share_one_cache_entry(monkeypatch, tmp_path):
     _, losses, _ = _train(monkeypatch, tmp_path, "2")
     step, again, _ = _train(monkeypatch, tmp_path, "2")
     assert step._last.executable.jit.from_cache
-    (entry,) = [p for p in tmp_path.glob("*.o") if len(jit.unpack_objects(p.read_bytes())) == 2]
+    assert [len(_objects(p)) for p in tmp_path.glob("*.o")].count(2) == 1
     np.testing.assert_array_equal(losses, again)
 
 
 def test_a_failing_worker_leaves_its_part_to_this_process(monkeypatch, tmp_path):
     _, expected, _ = _train(monkeypatch, tmp_path / "ref", "1")
-    monkeypatch.setattr(sys, "executable", "/bin/false")  # every worker exits at once, with no output
-    _, losses, _ = _train(monkeypatch, tmp_path / "failing", "2")
+    failing = tmp_path / "python3"  # an interpreter whose every worker exits at once, with no output
+    failing.write_text("#!/bin/sh\ncat > /dev/null\nexit 1\n")
+    failing.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(failing))
+    step, losses, _ = _train(monkeypatch, tmp_path / "failing", "2")
+    np.testing.assert_array_equal(losses, expected)
+    assert [len(_objects(p)) for p in (tmp_path / "failing").glob("*.o")].count(2) == 1  # both parts, made here
+
+
+def test_no_worker_is_started_by_a_program_that_is_not_python(monkeypatch, tmp_path):
+    _, expected, _ = _train(monkeypatch, tmp_path / "ref", "1")
+    monkeypatch.setattr(sys, "executable", "/usr/bin/uwsgi")  # embedded: sys.executable is the host program
+    _, losses, _ = _train(monkeypatch, tmp_path / "embedded", "2")
     np.testing.assert_array_equal(losses, expected)
 
 
@@ -77,3 +95,5 @@ def test_packed_objects_round_trip_and_damage_is_detected():
     assert jit.unpack_objects(jit.pack_objects(objs)) == objs
     with pytest.raises(ValueError):
         jit.unpack_objects(jit.pack_objects(objs)[:-1])
+    with pytest.raises(ValueError):
+        jit.unpack_objects(b"\x7fELF" + bytes(60))  # not an entry of this format

@@ -147,11 +147,13 @@ def compile_parts(texts: list[str]) -> list[bytes]:
     from pathlib import Path
 
     worker = str(Path(__file__).with_name("compile_worker.py"))
+    # only a Python interpreter runs the worker (an embedding program's executable may be anything)
+    python = sys.executable if Path(sys.executable or "-").name.startswith(("python", "pypy")) else None
     procs = []
     for text in texts[1:]:
         try:
-            proc = subprocess.Popen([sys.executable, worker, str(SPEED_LEVEL)], stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen([python, worker, str(SPEED_LEVEL)], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) if python else None
         except OSError:
             proc = None
         feeder = None
@@ -187,6 +189,8 @@ def pack_objects(objs: list[bytes]) -> bytes:
 
 def unpack_objects(blob: bytes) -> list[bytes]:
     count = int.from_bytes(blob[:8], "little")
+    if not 0 < count <= len(blob) // 8 - 1:
+        raise ValueError("not a graphc cache entry")
     sizes = [int.from_bytes(blob[8 * (i + 1): 8 * (i + 2)], "little") for i in range(count)]
     objs, at = [], 8 * (count + 1)
     for n in sizes:
