@@ -10,7 +10,8 @@ loop over their product: ``[64, 6, 28, 28]`` elementwise is one loop of 301,056 
 The rewrite is exact: each index ``a*u + b*v`` with ``a == b*n_v`` equals ``b*(n_v*u + v)``,
 the merged variable. It applies only where the loop variables appear nowhere but in affine
 Load and Store indices (so never to gathers, random numbers or index-dependent values), only
-to perfect nests whose innermost body is stores, and only where no iteration reads an element
+to perfect nests whose innermost body is stores (and the per-iteration temporaries a fused
+epilogue computes them from), and only where no iteration reads an element
 another iteration writes (a recurrence keeps its loops, and with them where a thread may split).
 """
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from numbers import Integral
 
-from .kernel_ir import AccUpdate, Call, Const, Expr, Kernel, Load, Loop, Store, Var
+from .kernel_ir import AccInit, AccUpdate, Call, Const, Expr, Kernel, Load, Loop, Store, Var
 
 
 def coalesce_kernel(kernel: Kernel) -> Kernel:
@@ -42,7 +43,7 @@ def coalesce_nest(loop: Loop) -> Loop:
     while len(chain[-1].body) == 1 and isinstance(chain[-1].body[0], Loop):
         chain.append(chain[-1].body[0])
     body = chain[-1].body
-    if len(chain) < 2 or not body or not all(isinstance(s, (Store, AccUpdate)) for s in body):
+    if len(chain) < 2 or not body or not all(isinstance(s, (Store, AccUpdate, AccInit)) for s in body):
         return loop
     extents = {lp.var: lp.extent for lp in chain}
     if len(extents) != len(chain):
@@ -81,9 +82,12 @@ def coalesce_nest(loop: Loop) -> Loop:
 
 
 def _map(s, f):
-    """The store or accumulator update ``s`` with ``f`` applied to its expressions."""
+    """The store, accumulator update or per-iteration temporary ``s`` with ``f`` applied to its
+    expressions."""
     if isinstance(s, Store):
         return Store(s.buf, f(s.index), f(s.value))
+    if isinstance(s, AccInit):
+        return AccInit(s.name, s.dtype, f(s.value))
     return AccUpdate(s.name, s.op, f(s.value))
 
 

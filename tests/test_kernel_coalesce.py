@@ -151,3 +151,24 @@ def test_bias_gradient_sum_accumulates_each_row_in_a_register():
         "        acc1 = add(acc1, p0_x[((60 * i0) + ((20 * i1) + i3))])\n"
         "      o1_0[i1] = acc1"
     ) in text
+
+
+def test_a_fused_epilogue_with_temporaries_is_coalesced_too():
+    # conv + bias + relu: the epilogue computes a temporary, then stores it; the rows and columns
+    # of each output plane become one loop (a 10 x 10 plane as 100 iterations, not 10 of 10)
+    from graphc.passes import run_pipeline
+
+    g = Graph("c")
+    x = g.placeholder("x", TensorType(float32, (2, 3, 6, 6)), "input")
+    w = g.placeholder("w", TensorType(float32, (4, 3, 3, 3)), "input")
+    b = g.placeholder("b", TensorType(float32, (4, 1, 1)), "input")
+    y = g.add("conv2d", x, w, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1)
+    g.set_outputs([g.add("relu", g.add("add", y, b))])
+    text = format_kernel(lower(run_pipeline(g, ["fuse"])).kernels[0])
+    assert text.endswith(
+        "  for o0 in 0..2:\n"
+        "    for o1 in 0..4:\n"
+        "      for o3 in 0..16:\n"
+        "        ep1: f32 = relu(add(t3_0[((64 * o0) + ((16 * o1) + o3))], p2_b[o1]))\n"
+        "        o4_2[((64 * o0) + ((16 * o1) + o3))] = ep1"
+    )
