@@ -92,3 +92,5 @@ def test_max_pool_backward_over_tiling_windows_finds_taps_then_writes_rows():
     text = format_kernel(kernel)
     assert len(kernel.body) == 2 and "pool_argmax" in kernel.buffers  # find the taps, then write
     assert "for ky in 0..2:\n" in text and "for ox in 0..4 scalar unroll:" in text
+    # both passes keep the loop vectoriser off the windows' rows and columns
+    assert text.count("for oy in 0..4 scalar:") == 2 and text.count("for ox in 0..4 scalar unroll:") == 2
