@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from . import compile_time, report
+from . import report
 from .errors import BenchError, GraphcValueError
 from .machine import machine_info
 from .workloads import CONTENDERS, WORKLOADS
@@ -112,6 +112,9 @@ def run(args: argparse.Namespace, command: str) -> tuple[dict, str]:
         print(f"bench: {label} (CPUs {allowed[-n:]})", file=sys.stderr, flush=True)
         result["runs"].append(run_child(config, set(allowed[-n:])))
     if "graphc" in contenders and not args.no_compile_time:
+        # imported here, not at the top: `python -m graphc.bench.compile_time` runs it as a script
+        from . import compile_time
+
         for kind in ("mlp", "lenet"):
             if any(w.startswith(kind) for w in only):
                 print(f"bench: graphc compile time of the {kind} train step", file=sys.stderr, flush=True)
