@@ -85,6 +85,9 @@ def test_matches_reference_backend(case, dtype):
         assert gemm != (op == "conv2d_backward_weight" and _dots(case)), op
     if _dots(case):  # the dot products accumulate with fused multiply-adds
         assert "llvm.fmuladd" in ex.jit.llvm_ir
+    else:  # the columns are the GEMM's A operand, read in place; only grad is transposed to pack
+        (gw,) = [s for s in ops["conv2d_backward_weight"].body if isinstance(s, Gemm)]
+        assert gw.a.buf == "conv_columns" and gw.a.col_stride == 1
 
 
 @pytest.mark.parametrize("case", CASES)

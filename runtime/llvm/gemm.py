@@ -111,6 +111,10 @@ def plan(s: Gemm) -> Plan:
         # a few row panels (a batch of 64 or 128): 16 x 1 vectors leaves no short edge panel,
         # where 12 x 2 would end on a 4-row one (64 x 784 x 256: 77 -> 83 GFLOP/s on Zen 4)
         mr, nrv = 16, 1
+    if (vb, s.dtype) == (64, "f32") and s.n <= width and m >= 24:
+        # one vector of columns (a conv weight gradient's 16 channels): 24 rows x 1 vector keeps
+        # 24 accumulators busy where 12 x 2 would leave half of every tile masked off
+        mr, nrv = 24, 1
     if m < mr:  # one row panel: fewer rows, more column vectors, so enough fmas are in flight
         mr = m
         regs = 32 if vb == 64 else 16
