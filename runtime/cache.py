@@ -18,7 +18,7 @@ from pathlib import Path
 
 from graphc.ir.atomic import atomic_write
 
-FORMAT = 2  # 2: an entry holds one or more object files (jit.pack_objects)
+FORMAT = 2  # 2: an entry holds one or more object files (llvm.parts.pack_objects)
 
 
 def cache_dir() -> Path:

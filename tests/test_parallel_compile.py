@@ -10,7 +10,7 @@ import pytest
 
 import graphc
 import graphc.nn as nn
-from graphc.runtime.llvm import jit
+from graphc.runtime.llvm import jit, parts
 
 
 def _train(monkeypatch, tmp_path, jobs: str, steps: int = 3):
@@ -38,7 +38,7 @@ def _train(monkeypatch, tmp_path, jobs: str, steps: int = 3):
 
 def _objects(path) -> list:
     try:
-        return jit.unpack_objects(path.read_bytes())
+        return parts.unpack_objects(path.read_bytes())
     except ValueError:  # another kind of entry (the thread pool's object code)
         return []
 
@@ -92,8 +92,8 @@ def test_the_partition_balances_cost_and_keeps_every_kernel_once():
 
 def test_packed_objects_round_trip_and_damage_is_detected():
     objs = [b"first", b"", b"third object"]
-    assert jit.unpack_objects(jit.pack_objects(objs)) == objs
+    assert parts.unpack_objects(parts.pack_objects(objs)) == objs
     with pytest.raises(ValueError):
-        jit.unpack_objects(jit.pack_objects(objs)[:-1])
+        parts.unpack_objects(parts.pack_objects(objs)[:-1])
     with pytest.raises(ValueError):
-        jit.unpack_objects(b"\x7fELF" + bytes(60))  # not an entry of this format
+        parts.unpack_objects(b"\x7fELF" + bytes(60))  # not an entry of this format

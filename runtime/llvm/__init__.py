@@ -24,7 +24,8 @@ from .. import cache
 from ..backends import register_backend
 from ..cache import graphc_version
 from ..lower import lower
-from .jit import JitModule, build_module, build_parts, compile_jobs, target_description
+from .jit import JitModule, build_module, build_parts, target_description
+from .parts import compile_jobs
 
 _SMALL_OUTPUT = 4096  # bytes
 PART_KERNELS = 6  # a program is split for a parallel compile only into parts of at least this many kernels

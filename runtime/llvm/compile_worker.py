@@ -2,8 +2,8 @@
 
 The JIT (``jit.py``) optimises and emits object code with :func:`run_pipeline` and
 :func:`new_target_machine`. A large program is split into parts (``jit.build_parts``) compiled
-at the same time: the JIT's own process takes the first part, and this file, run as a script by
-path, takes each other one::
+at the same time (``parts.compile_parts``): the JIT's own process takes the first part, and this
+file, run as a script by path, takes each other one::
 
     python .../compile_worker.py SPEED_LEVEL < part.ll > part.o
 
