@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from graphc.ir import Graph, Node, get_op
 from graphc.ir.errors import CompileError
 
-from . import lowering_index, lowering_nn  # noqa: F401  (register their rules)
+from . import lowering_conv, lowering_index, lowering_pool  # noqa: F401  (register their rules)
 from .kernel_coalesce import coalesce_kernel
 from .kernel_ir import Kernel, Load, Loop, Store, Var, linear_index
 from .lowering_fused import group_kernel

@@ -1,6 +1,6 @@
 """Convolutions as direct loop nests, for targets whose parallelism is a grid of threads.
 
-The CPU lowers convolutions through im2col and the packed GEMM (``runtime/lowering_nn.py``);
+The CPU lowers convolutions through im2col and the packed GEMM (``runtime/lowering_conv.py``);
 a GPU is better served by one thread per output element, which these rules give the CUDA
 schedule (``runtime/cuda/schedule.py``): the forward and the weight gradient accumulate with
 every output position independent, the input gradient scatters (atomically where the schedule

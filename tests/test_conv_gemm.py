@@ -26,7 +26,7 @@ CASES = [
 
 
 def _dots(case) -> bool:
-    from graphc.runtime.lowering_nn import _DOTS_MAX_ROWS, _DOTS_MIN_POSITIONS
+    from graphc.runtime.lowering_conv import _DOTS_MAX_ROWS, _DOTS_MIN_POSITIONS
 
     N, C, H, W, O, k, s, p, d, g = case
     k, s, p, d = ((v, v) if isinstance(v, int) else v for v in (k, s, p, d))
