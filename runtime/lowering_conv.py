@@ -38,11 +38,19 @@ from .lowering_rules import _gemm_scratch, kernel_rule, linear_index
 
 
 
-def _geometry(x_shape, w_shape, g_shape, a):
-    N, C, H, W = x_shape
-    O, Cg, KH, KW = w_shape
-    _, _, OH, OW = g_shape
-    G = a["groups"]
+_ITEMSIZE = {"f32": 4, "f64": 8}
+
+
+def _geometry(node):
+    """(N, C, H, W, O, Cg, KH, KW, OH, OW, G, Og, K, P) of a convolution or either gradient, from
+    the shapes of its image (x), weight (w) and output (or output gradient, g)."""
+    x, w, g = {"conv2d": lambda: (node.inputs[0], node.inputs[1], node),
+               "conv2d_backward_input": lambda: (node, node.inputs[1], node.inputs[0]),
+               "conv2d_backward_weight": lambda: (node.inputs[0], node, node.inputs[1])}[node.op]()
+    N, C, H, W = x.shape
+    O, Cg, KH, KW = w.shape
+    _, _, OH, OW = g.shape
+    G = node.attrs["groups"]
     return N, C, H, W, O, Cg, KH, KW, OH, OW, G, O // G, Cg * KH * KW, OH * OW
 
 
@@ -53,8 +61,7 @@ def _stored(lw, node, name: str):
         buf = lw.buffers[node].name
         lw.reads.add(buf)
         return buf, []
-    itemsize = 4 if node.dtype.short == "f32" else 8
-    buf = _scratch(lw, name, _numel(node.shape) * itemsize)
+    buf = _scratch(lw, name, _numel(node.shape) * _ITEMSIZE[node.dtype.short])
     idx = _vars(*(f"s{d}" for d in range(node.ndim)))
     copy = Store(buf, linear_index(idx, node.shape), lw.value(node, idx))
     return buf, _loops([(f"s{d}", size) for d, size in enumerate(node.shape)], [copy], parallel=True)
@@ -72,6 +79,13 @@ def _segment(var: str, lo: int, hi: int, body_at):
     if hi <= lo:
         return []
     return [Loop(var, hi - lo, body_at(iadd(Var(var), const_i(lo))))]
+
+
+def _columns(lw, x, geo, a, dt) -> tuple[str, list]:
+    """The shared columns scratch buffer and the im2col statements that fill it from ``x``."""
+    N, C, H, W, O, Cg, KH, KW, OH, OW, G, Og, K, P = geo
+    cols = _scratch(lw, "conv_columns", N * G * K * P * _ITEMSIZE[dt])
+    return cols, _im2col(lw, x, geo, a, cols, dt)
 
 
 def _im2col(lw, x, geo, a, cols: str, dt):
@@ -141,12 +155,11 @@ def _conv2d(lw, node, out):
     x, w = node.inputs
     a = node.attrs
     dt = node.dtype.short
-    geo = _geometry(x.shape, w.shape, node.shape, a)
+    geo = _geometry(node)
     N, C, H, W, O, Cg, KH, KW, OH, OW, G, Og, K, P = geo
-    size = 4 if dt == "f32" else 8
-    cols = _scratch(lw, "conv_columns", N * G * K * P * size)
     wbuf, body = _stored(lw, w, "conv_weight")
-    body += _im2col(lw, x, geo, a, cols, dt)
+    cols, unfold = _columns(lw, x, geo, a, dt)
+    body += unfold
     body.append(_gemm(lw, out, GemmOperand(wbuf, 0, (0, Og * K), K, 1), GemmOperand(cols, 0, (G * K * P, K * P), P, 1),
                       dt, Og, P, K, (N, G)))
     return body
@@ -157,13 +170,12 @@ def _conv2d_backward_input(lw, node, out):
     g, w = node.inputs
     a = node.attrs
     dt = node.dtype.short
-    geo = _geometry(node.shape, w.shape, g.shape, a)
+    geo = _geometry(node)
     N, C, H, W, O, Cg, KH, KW, OH, OW, G, Og, K, P = geo
-    size = 4 if dt == "f32" else 8
     gbuf, body = _stored(lw, g, "conv_grad")
     wbuf, more = _stored(lw, w, "conv_weight")
     body += more
-    dcols = _scratch(lw, "conv_columns", N * G * K * P * size)
+    dcols = _scratch(lw, "conv_columns", N * G * K * P * _ITEMSIZE[dt])
     body.append(_gemm(lw, dcols, GemmOperand(wbuf, 0, (0, Og * K), 1, K), GemmOperand(gbuf, 0, (O * P, Og * P), P, 1),
                       dt, K, P, Og, (N, G)))
     return body + _col2im(lw, dcols, out, geo, a, dt)
@@ -204,13 +216,12 @@ def _conv2d_backward_weight(lw, node, out):
     x, g = node.inputs
     a = node.attrs
     dt = node.dtype.short
-    geo = _geometry(x.shape, node.shape, g.shape, a)
+    geo = _geometry(node)
     N, C, H, W, O, Cg, KH, KW, OH, OW, G, Og, K, P = geo
-    size = 4 if dt == "f32" else 8
-    cols = _scratch(lw, "conv_columns", N * G * K * P * size)
-    part = _scratch(lw, "conv_partials", N * O * K * size)
+    part = _scratch(lw, "conv_partials", N * O * K * _ITEMSIZE[dt])
     gbuf, body = _stored(lw, g, "conv_grad")
-    body += _im2col(lw, x, geo, a, cols, dt)
+    cols, unfold = _columns(lw, x, geo, a, dt)
+    body += unfold
     if Og < _DOTS_MAX_ROWS and P >= _DOTS_MIN_POSITIONS:
         body += _weight_dots(geo, gbuf, cols, part, dt)
     else:

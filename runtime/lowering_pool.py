@@ -31,22 +31,29 @@ def _pool_taps_inside(a, H, W, OH, OW) -> bool:
 
 
 def _window_taps(a):
-    oy, ox, ky, kx = _vars("oy", "ox", "ky", "kx")
+    """The loop variables of a pooling nest (image n, channel c, output oy/ox, tap ky/kx) and the
+    input row and column (iy, ix) a tap reads."""
+    n, c, oy, ox, ky, kx = _vars("n", "c", "oy", "ox", "ky", "kx")
     dil = a.get("dilation", (1, 1))
     iy = _tap(oy, ky, a["stride"][0], a["padding"][0], dil[0])
     ix = _tap(ox, kx, a["stride"][1], a["padding"][1], dil[1])
-    return oy, ox, ky, kx, iy, ix
+    return n, c, oy, ox, ky, kx, iy, ix
+
+
+def _frame(node):
+    """The image's (N, C, H, W) and the pooled (OH, OW) of a pooling op or its gradient."""
+    image, pooled = (node.inputs[0], node) if node.op in ("max_pool2d", "avg_pool2d") else (node, node.inputs[0])
+    N, C, H, W = image.shape
+    return N, C, H, W, pooled.shape[2], pooled.shape[3]
 
 
 @kernel_rule("max_pool2d")
 def _max_pool2d(lw, node, out):
     x = node.inputs[0]
     a = node.attrs
-    N, C, H, W = x.shape
-    _, _, OH, OW = node.shape
+    N, C, H, W, OH, OW = _frame(node)
     dt = node.dtype.short
-    n, c = _vars("n", "c")
-    oy, ox, ky, kx, iy, ix = _window_taps(a)
+    n, c, oy, ox, ky, kx, iy, ix = _window_taps(a)
     if _pool_taps_inside(a, H, W, OH, OW):
         v = lw.value(x, [n, c, iy, ix])
     else:
@@ -83,13 +90,11 @@ def _max_pool2d_backward(lw, node, out):
     """Each output's gradient goes to the first maximum of its window (NaN counts as a maximum)."""
     g, x = node.inputs
     a = node.attrs
-    N, C, H, W = node.shape
-    _, _, OH, OW = g.shape
+    N, C, H, W, OH, OW = _frame(node)
     if _pool_windows_disjoint(a, H, W, OH, OW):
         return _max_pool2d_backward_disjoint(lw, node, out)
     dt = node.dtype.short
-    n, c = _vars("n", "c")
-    oy, ox, ky, kx, iy, ix = _window_taps(a)
+    n, c, oy, ox, ky, kx, iy, ix = _window_taps(a)
     ok = _both(_in_range(iy, H), _in_range(ix, W))
     v = lw.value(x, [n, c, _clamp(iy, H), _clamp(ix, W)])
     best, where = lw.fresh("best"), lw.fresh("at")
@@ -126,8 +131,7 @@ def _max_pool2d_backward_disjoint(lw, node, out):
     (none when the windows tile the image)."""
     g, x = node.inputs
     a = node.attrs
-    N, C, H, W = node.shape
-    _, _, OH, OW = g.shape
+    N, C, H, W, OH, OW = _frame(node)
     (KH, KW), (sh, sw) = a["kernel"], a["stride"]
     dt = node.dtype.short
     n, c, oy, ox, ky, kx = _vars("n", "c", "oy", "ox", "ky", "kx")
@@ -190,11 +194,9 @@ def _avg_divisor(a, oy, ox, H, W, dt):
 def _avg_pool2d(lw, node, out):
     x = node.inputs[0]
     a = node.attrs
-    N, C, H, W = x.shape
-    _, _, OH, OW = node.shape
+    N, C, H, W, OH, OW = _frame(node)
     dt = node.dtype.short
-    n, c = _vars("n", "c")
-    oy, ox, ky, kx, iy, ix = _window_taps(a)
+    n, c, oy, ox, ky, kx, iy, ix = _window_taps(a)
     ok = _both(_in_range(iy, H), _in_range(ix, W))
     v = Call("select", (ok, lw.value(x, [n, c, _clamp(iy, H), _clamp(ix, W)]), _zero(dt)), dt)
     acc = lw.fresh("acc")
@@ -209,11 +211,9 @@ def _avg_pool2d(lw, node, out):
 def _avg_pool2d_backward(lw, node, out):
     g = node.inputs[0]
     a = node.attrs
-    N, C, H, W = node.shape
-    _, _, OH, OW = g.shape
+    N, C, H, W, OH, OW = _frame(node)
     dt = node.dtype.short
-    n, c = _vars("n", "c")
-    oy, ox, ky, kx, iy, ix = _window_taps(a)
+    n, c, oy, ox, ky, kx, iy, ix = _window_taps(a)
     share = Call("div", (lw.value(g, [n, c, oy, ox]), _avg_divisor(a, oy, ox, H, W, dt)), dt)
     target = linear_index([n, c, iy, ix], node.shape)
     scatter = If(_both(_in_range(iy, H), _in_range(ix, W)),

@@ -97,3 +97,13 @@ def test_packed_objects_round_trip_and_damage_is_detected():
         parts.unpack_objects(parts.pack_objects(objs)[:-1])
     with pytest.raises(ValueError):
         parts.unpack_objects(b"\x7fELF" + bytes(60))  # not an entry of this format
+
+
+@pytest.mark.parametrize("value", ["two", "0", "-3", "1.5"])
+def test_a_bad_job_count_is_refused_with_its_name(monkeypatch, value):
+    monkeypatch.setenv("GRAPHC_COMPILE_JOBS", value)
+    with pytest.raises(graphc.GraphcError, match=f"GRAPHC_COMPILE_JOBS={value!r} is not a positive whole number") as e:
+        parts.compile_jobs()
+    assert "unset it" in e.value.fix
+    monkeypatch.setenv("GRAPHC_COMPILE_JOBS", " 3 ")
+    assert parts.compile_jobs() == 3

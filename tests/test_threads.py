@@ -73,6 +73,9 @@ def test_default_follows_environment(monkeypatch):
     assert default_num_threads() == 5
     monkeypatch.delenv("GRAPHC_NUM_THREADS")
     assert default_num_threads() >= 1
+    monkeypatch.setenv("GRAPHC_NUM_THREADS", "four")  # refused with its name, not silently ignored
+    with pytest.raises(graphc.GraphcError, match="GRAPHC_NUM_THREADS='four' is not a positive whole number"):
+        default_num_threads()
 
 
 def test_top_level_api_and_environment_at_startup():

@@ -15,18 +15,16 @@ import sys
 import threading
 from pathlib import Path
 
+from ..env import env_count
 from .compile_worker import SPEED_LEVEL, compile_text
 
 
 def compile_jobs() -> int:
     """How many processes compile a large program at once: ``GRAPHC_COMPILE_JOBS``, else the
     CPUs this process may use (at most 4)."""
-    env = os.environ.get("GRAPHC_COMPILE_JOBS")
-    if env:
-        try:
-            return max(1, int(env))
-        except ValueError:
-            pass
+    jobs = env_count("GRAPHC_COMPILE_JOBS")
+    if jobs is not None:
+        return jobs
     try:
         return max(1, min(4, len(os.sched_getaffinity(0))))
     except (AttributeError, OSError):

@@ -472,12 +472,11 @@ def runtime_object() -> bytes:
 
 def default_num_threads() -> int:
     """``GRAPHC_NUM_THREADS`` when set, else the CPUs this process may run on."""
-    env = os.environ.get("GRAPHC_NUM_THREADS", "").strip()
-    if env:
-        try:
-            return max(1, min(MAX_THREADS, int(env)))
-        except ValueError:
-            pass
+    from ..env import env_count
+
+    threads = env_count("GRAPHC_NUM_THREADS")
+    if threads is not None:
+        return min(MAX_THREADS, threads)
     try:
         return max(1, min(MAX_THREADS, len(os.sched_getaffinity(0))))
     except (AttributeError, OSError):
