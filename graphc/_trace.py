@@ -95,14 +95,15 @@ class Tracer:
         self.requires_grad: set[Node] = set()  # nodes whose tensors require grad
         self.freed: set[Node] = set()
         self.symbolic: list = []  # weak references to every symbolic tensor made
-        self.modules: dict[int, object] = {}
+        self.modules: dict[int, object] = {}  # every module called, with its submodules
+        self.training_reads: dict[int, object] = {}  # modules whose train/eval mode the trace read
         self.optimizers: dict[int, object] = {}
         self.keep_alive: list = []  # real tensors the graph reads, kept alive while tracing
         self.grad_reads: list = []  # (leaf, grad was None) for .grad read before the trace wrote it
         self._grad_seen: set[int] = set()
 
     def note_module(self, module) -> None:
-        """A module called during the trace: guard its train/eval mode; name its tensors."""
+        """A module called during the trace: name its tensors (its state is the step's state)."""
         if id(module) in self.modules:
             return
         for _, m in module.named_modules():
@@ -112,6 +113,10 @@ class Tracer:
             pass
         for _ in module.named_buffers():
             pass
+
+    def note_training(self, module) -> None:
+        """The trace read ``module.training``: the compiled version holds only in that mode."""
+        self.training_reads[id(module)] = module
 
     def note_optimizer(self, opt) -> None:
         self.optimizers[id(opt)] = opt

@@ -349,3 +349,24 @@ def test_writing_a_detached_alias_of_a_live_tensor_in_a_compiled_function_is_ref
 
     with pytest.raises(TraceError, match="in-place modification of a view"):
         bump(graphc.ones(3))
+
+
+@pytest.mark.parametrize("layout", ["fortran", "transposed"])
+def test_a_non_contiguous_parameter_is_trained_in_place_like_eager(layout):
+    # the native code reads and writes C-contiguous memory: a parameter that is not is staged
+    # through a contiguous copy and the update copied back, every step (not just the first)
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(5, 16)).astype(np.float32)
+    models = []
+    for _ in range(2):
+        graphc.manual_seed(0)
+        model = _mlp()
+        data = np.asfortranarray(w) if layout == "fortran" else np.ascontiguousarray(w.T).T
+        model[2].weight = nn.Parameter(graphc.from_numpy(data))
+        assert not model[2].weight._data.flags.c_contiguous
+        models.append(model)
+    xs, ys = _data(4, (8, 12), 5)
+    losses = [_train(m, graphc.optim.SGD(m.parameters(), lr=0.1, momentum=0.9), xs, ys, compiled)[0]
+              for m, compiled in zip(models, (False, True))]
+    _assert_same(models[0], models[1], *losses)
+    assert not models[1][2].weight._data.flags.c_contiguous  # still the user's array, updated in place

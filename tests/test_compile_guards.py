@@ -14,7 +14,8 @@ from graphc import _guards, nn
 
 def _setup(momentum=0.9):
     graphc.manual_seed(0)
-    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    # (Dropout reads its module's train/eval mode, so the step is guarded on it)
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Dropout(0.0), nn.Linear(8, 3))
     opt = graphc.optim.SGD(model.parameters(), lr=0.1, momentum=momentum)
     loss_fn = nn.CrossEntropyLoss()
 
@@ -82,6 +83,63 @@ def test_steady_state_momentum_step_checks_one_version(monkeypatch):
     assert len(checks) == 5 and step.compile_count == 2
     assert [g.__class__ for g in checks] == [_guards.Guards] * 5 and len({id(g) for g in checks}) == 1
     assert [e.graph for e in step._entries[next(iter(step._entries))]] == step.graphs()  # compile order kept
+
+
+def test_only_modules_whose_mode_the_trace_read_are_guarded(caplog):
+    # Linear and ReLU never look at .training: eval() changes nothing they compute
+    graphc.manual_seed(0)
+    plain = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+    f = graphc.compile(plain)
+    x = graphc.ones(2, 4)
+    with graphc.no_grad():
+        y = f(x).numpy()
+        plain.eval()
+        np.testing.assert_array_equal(f(x).numpy(), y)
+    assert f.compile_count == 1
+
+    class Halves(nn.Module):  # a forward of its own that branches on the mode
+        def forward(self, x):
+            return x * 0.5 if self.training else x
+
+    outer = nn.Sequential(nn.Linear(4, 3), Halves())
+    g = graphc.compile(outer)
+    with graphc.no_grad():
+        a = g(x).numpy()
+        with caplog.at_level(logging.INFO, logger="graphc"):
+            outer[1].eval()
+            b = g(x).numpy()
+        outer[0].eval()  # (its mode was never read: no new version)
+        g(x)
+    np.testing.assert_allclose(b, 2 * a)
+    assert g.compile_count == 2
+    assert any("Halves switched between train() and eval()" in r.message for r in caplog.records)
+
+
+def test_a_forward_that_never_reads_grad_is_not_guarded_on_it():
+    model = nn.Linear(4, 3)
+    f = graphc.compile(model)
+    x = graphc.ones(2, 4)
+    with graphc.no_grad():
+        f(x)
+        model.weight.grad = graphc.zeros(3, 4)
+        f(x)
+    assert f.compile_count == 1
+
+
+def test_module_training_is_a_plain_flag_outside_a_trace():
+    m = nn.Linear(2, 2)
+    assert m.training is True and vars(m)["training"] is True
+    m.eval()
+    assert m.training is False
+    m.training = True
+    assert m.training is True
+
+    class Forgot(nn.Module):
+        def __init__(self):
+            pass  # no super().__init__()
+
+    with pytest.raises(AttributeError, match="no attribute 'training'"):
+        Forgot().training
 
 
 def test_small_outputs_of_successive_calls_are_independent_arrays():

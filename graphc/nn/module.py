@@ -74,8 +74,23 @@ class Module:
         ...         return F.relu(self.conv1(x))
     """
 
-    training: bool
     _version = 1
+
+    @property
+    def training(self) -> bool:
+        """True in train mode, False after ``eval()``. A ``graphc.compile`` trace that reads it
+        (Dropout, BatchNorm, a forward's own ``if self.training``) makes the compiled version
+        depend on it; modules whose mode nothing read are not guarded."""
+        if _dispatch.tracer is not None:
+            _dispatch.tracer.note_training(self)
+        try:
+            return self.__dict__["training"]
+        except KeyError:  # (no super().__init__(): __getattr__ then says the attribute is missing)
+            raise AttributeError("training") from None
+
+    @training.setter
+    def training(self, mode: bool) -> None:
+        self.__dict__["training"] = mode
 
     def __init__(self, *args, **kwargs):
         if args or kwargs:

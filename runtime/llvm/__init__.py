@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import uuid
+from operator import is_
 from pathlib import Path
 
 import numpy as np
@@ -115,26 +116,27 @@ class LLVMExecutable:
                 self._small_outputs.append((b.index, cell))
             else:
                 self._outputs.append((b.index, slots[b.name], dtype, b.shape))
-        self._bound = [None] * len(graph.placeholders)
-        self._keep = [None] * len(graph.placeholders)
+        self._bound = [None] * len(graph.placeholders)  # the arrays the table points at, by placeholder
+        self._staged = []  # (array, contiguous copy) for non-contiguous arrays: copied in, and back out if written
+        index = {p: i for i, p in enumerate(graph.placeholders)}
+        self._assigned = {index[a.inputs[0]] for a in graph.assigns}
+        self._n_outputs = len(graph.outputs)
 
     def run(self, arrays):
+        if not all(map(is_, arrays, self._bound)):  # (in a steady state every array is the one bound)
+            self._bind(arrays)
+        for array, copy, _ in self._staged:
+            np.copyto(copy, array)
+        outs = [None] * self._n_outputs
         table = self.table
-        bound = self._bound
-        for index, slot in self._ph_slots:
-            a = arrays[index]
-            if a is not bound[index]:
-                if not a.flags.c_contiguous:
-                    a = np.ascontiguousarray(a)
-                    self._keep[index] = a
-                bound[index] = arrays[index]
-                table[slot] = a.ctypes.data
-        outs = [None] * len(self.graph.outputs)
         for index, slot, dtype, shape in self._outputs:
             o = np.empty(shape, dtype)
             table[slot] = o.ctypes.data
             outs[index] = o
         self.jit.entry(self._table_address)
+        for array, copy, written in self._staged:
+            if written:
+                np.copyto(array, copy)
         for index, cell in self._small_outputs:  # written in place, handed out as copies
             outs[index] = cell.copy()
         self.calls += 1
@@ -144,6 +146,22 @@ class LLVMExecutable:
             raise GraphcIndexError(f"the compiled step stopped: {self.errors[code - 1]}",
                                    fix="check the indices or labels passed in (they must be in range)")
         return outs
+
+    def _bind(self, arrays) -> None:
+        """Point the table at ``arrays``. The code reads and writes C-contiguous memory: any other
+        array (a transposed or Fortran-ordered parameter) is staged through a contiguous copy,
+        refreshed before each call and, if the step assigns it, copied back after."""
+        table, bound = self.table, self._bound
+        self._staged = []
+        for index, slot in self._ph_slots:
+            a = arrays[index]
+            if not a.flags.c_contiguous:
+                copy = np.ascontiguousarray(a)
+                self._staged.append((a, copy, index in self._assigned))
+                table[slot] = copy.ctypes.data
+            elif a is not bound[index]:
+                table[slot] = a.ctypes.data
+        self._bound = list(arrays)
 
 
     def profile(self) -> list[dict]:
