@@ -191,3 +191,35 @@ def test_memory_plan_reuses_dead_buffers_and_keeps_results():
             oa, oc = plan.offsets[a], plan.offsets[c]
             overlap_space = oa < oc + c.type.nbytes and oc < oa + a.type.nbytes
             assert a is c or not (overlap_time and overlap_space)
+
+
+def test_widened_multiply_add_is_one_float32_fma_rounded_once():
+    # graphc.optim.rounding.fma writes PyTorch's fused c + a * b as float32(f64(a) * f64(b) +
+    # f64(c)); the code generator emits llvm.fma.f32 for it. With a * b = 2**-24 * (1 - 2**-30)
+    # and c = 1 + 2**-23 the exact sum lies just below a float32 midpoint: rounded once (the
+    # fma, PyTorch) it is c, rounded through float64 first it would tie up to 1 + 2**-22.
+    import graphc
+    from graphc.optim.rounding import fma
+
+    n = 37  # a vector body and a scalar tail
+    a = np.full(n, 2.0**-12 * (1 + 2.0**-15), np.float32)
+    b = np.full(n, 2.0**-12 * (1 - 2.0**-15), np.float32)
+    c = np.full(n, 1 + 2.0**-23, np.float32)
+    f = graphc.compile(lambda a, b, c: fma(a, b, c))
+    got = f(graphc.tensor(a), graphc.tensor(b), graphc.tensor(c)).numpy()
+    np.testing.assert_array_equal(got, c)
+    ir_text = f._last.executable.jit.llvm_ir
+    assert "llvm.fma.f32" in ir_text and "fpext" not in ir_text
+    twice = ((a.astype(np.float64) * b + c.astype(np.float64))).astype(np.float32)
+    np.testing.assert_array_equal(twice, np.float32(1 + 2.0**-22))  # (what the widening alone gives)
+
+
+def test_a_widened_sum_that_is_not_a_multiply_add_stays_float64():
+    import graphc
+
+    f = graphc.compile(lambda a, b: (a.double() * 3.0 + b.double() * b.double()).float())
+    a = graphc.tensor(np.array([1e-8, 2.0], np.float32))
+    b = graphc.tensor(np.array([1.5, 1e4], np.float32))
+    want = (a.numpy().astype(np.float64) * 3.0 + b.numpy().astype(np.float64) ** 2).astype(np.float32)
+    np.testing.assert_array_equal(f(a, b).numpy(), want)
+    assert "fpext" in f._last.executable.jit.llvm_ir

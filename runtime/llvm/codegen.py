@@ -9,6 +9,7 @@ accumulates with ``llvm.fmuladd`` (fused multiply-adds, vectorised as such).
 
 from __future__ import annotations
 
+import numpy as np
 from llvmlite import ir
 
 from graphc.ir.errors import CompileError
@@ -244,6 +245,9 @@ class KernelEmitter:
         b = self.builder
         op = e.op
         if op == "cast":
+            terms = _widened_fma(e)
+            if terms is not None:
+                return b.call(self._intrinsic("llvm.fma", F32, 3), [self.expr(t) for t in terms])
             return self.cast(self.expr(e.args[0]), _dtype_of(e.args[0]), e.dtype)
         if op == "select":
             c, x, y = (self.expr(a) for a in e.args)
@@ -391,3 +395,34 @@ class KernelEmitter:
 
 def _dtype_of(e) -> str:
     return e.dtype
+
+
+def _widened_fma(e: Call):
+    """``(a, b, c)`` when ``e`` is ``float32(float64(a) * float64(b) + float64(c))`` with float32
+    ``a``, ``b``, ``c`` (constants included), else None.
+
+    That is how ``graphc.optim.rounding.fma`` writes PyTorch's fused multiply-add with plain ops
+    (the optimizers' ``add_(g, alpha=-lr)``, ``addcmul_``, ``lerp_``): the product is exact in
+    float64, the sum rounded there and again to float32. One float32 ``llvm.fma`` computes the
+    same sum rounded once, which is what PyTorch's CPU kernels compute, without six conversions
+    and two float64 operations per element (an optimizer epilogue's arithmetic, halved)."""
+    if e.dtype != "f32" or _dtype_of(e.args[0]) != "f64":
+        return None
+    s = e.args[0]
+    if not (isinstance(s, Call) and s.op == "add"):
+        return None
+    for prod, addend in (s.args, s.args[::-1]):
+        if isinstance(prod, Call) and prod.op == "mul":
+            terms = [_narrowed(x) for x in (*prod.args, addend)]
+            if None not in terms:
+                return terms
+    return None
+
+
+def _narrowed(x):
+    """The float32 value a float64 expression widened, or None."""
+    if isinstance(x, Call) and x.op == "cast" and _dtype_of(x.args[0]) == "f32":
+        return x.args[0]
+    if isinstance(x, Const) and x.dtype == "f64" and float(np.float32(x.value)) == x.value:
+        return Const(float(x.value), "f32")
+    return None
