@@ -14,7 +14,7 @@ import numpy as np
 
 from graphc.ir import TensorType, get_op
 from graphc.ir import dtypes as D
-from graphc.ir.errors import AutogradError, DeviceError, DTypeError, ShapeError
+from graphc.ir.errors import AutogradError, DeviceError, DTypeError, GraphcValueError, ShapeError
 from graphc.ir.source import user_location
 
 from .autograd import SavedValue, TapeNode, VersionCounter, is_grad_enabled
@@ -91,15 +91,26 @@ def apply_inplace(target, op: str, *others, **attrs):
         prev = target.grad_fn if target.grad_fn is not None else None
         saved = [saved_self] + [SavedValue(t._data, t._version) for t in others]
         grad_inputs = [prev] + [t.grad_fn if t.grad_fn is not None else (t if t.requires_grad else None) for t in others]
-    if not target._data.flags.writeable:
-        raise AutogradError("unsupported operation: more than one element of the written-to tensor refers to a single memory location.",
-                            fix="clone() the tensor before writing to it")
+    check_writable(target._data)
     np.copyto(target._data, value, casting="unsafe")
     target._version.value += 1
     if grad and out_type.dtype.is_floating_point:
         target.grad_fn = TapeNode(op, attrs, grad_inputs, saved, SavedValue(target._data, target._version), out_type, user_location())
         target._requires_grad = True
     return target
+
+
+def check_writable(array: np.ndarray) -> None:
+    """Refuse a write into memory numpy marks read-only: an expanded view (PyTorch's message),
+    or a read-only array (``np.load(..., mmap_mode="r")``, ``from_numpy`` of one)."""
+    if array.flags.writeable:
+        return
+    if array.size > 1 and 0 in array.strides:
+        raise AutogradError("unsupported operation: more than one element of the written-to tensor refers to a single "
+                            "memory location.", fix="clone() the tensor before writing to it")
+    raise GraphcValueError("the tensor written to is backed by read-only memory (a numpy array with writeable=False, "
+                           "such as np.load(..., mmap_mode='r') or from_numpy of a read-only array)",
+                           fix="copy it first: graphc.tensor(array), or t.clone()")
 
 
 def result_device(op: str, inputs):

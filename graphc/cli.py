@@ -102,6 +102,10 @@ def cmd_ir(args) -> int:
     from graphc.passes import PassContext, default_pipeline, run_pipeline
 
     fn, inputs = compiled_for(args)
+    if args.train:
+        # the first call runs as in a training loop (interpreted: it runs once): it creates the
+        # momentum buffers and the .grad tensors, so the graph shown is the steady-state step
+        fn(*inputs)
     _, graph, *_ = fn.trace(*inputs)
     pipeline = default_pipeline()
     if args.until and args.until not in pipeline.names and args.until != "trace":
@@ -172,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="FILE.py:NAME, NAME a Module class, instance or factory function")
     p.add_argument("--input-shape", action="append", required=True, help="an input's shape, e.g. 64,784 (repeatable)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64", "int64", "int32"])
-    p.add_argument("--train", action="store_true", help="trace a train step (cross-entropy, SGD momentum)")
+    p.add_argument("--train", action="store_true", help="trace a train step (cross-entropy, SGD momentum), as compiled from the second call on")
     p.add_argument("--until", help="stop after this pass (or 'trace' for the unoptimised graph)")
     p.add_argument("--dot", help="also write the graph as Graphviz DOT to this file")
     p.add_argument("--svg", help="also draw the graph as SVG (needs Graphviz: apt-get install graphviz)")

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from graphc.ir.errors import GraphcTypeError, TraceError
+from graphc.ir.errors import GraphcTypeError, GraphcValueError, TraceError
 
 from . import _dispatch
 from ._guards import Guards
@@ -118,20 +118,44 @@ class _Entry:
         arrays = self._template.copy()
         for i, x in self._inputs:
             arrays[i] = np.ascontiguousarray(args[x]._data)
+        if self._mutated:  # arguments the step changes in place: their own arrays, never a copy
+            for i, x in self._mutated:
+                arrays[i] = args[x]._data
+                _dispatch.check_writable(arrays[i])
+            _check_unaliased(self._mutated, arrays, self.bindings)
         for _, x, cell in self._hypers:
             cell[()] = x()
         return self._rebuild(self.executable.run(arrays))
 
     def _prepare(self) -> None:
+        assigned = {a.inputs[0] for a in self.graph.assigns}
+        for p, (kind, x) in zip(self.graph.placeholders, self.bindings):  # (bound arrays are fixed while the guards hold)
+            if p in assigned and kind == "bound":
+                _dispatch.check_writable(x._data)
         self._template = [None if kind in ("input", "hyper") else (x._data if kind == "bound" else x)
                           for kind, x in self.bindings]
-        self._inputs = [(i, x) for i, (kind, x) in enumerate(self.bindings) if kind == "input"]
+        inputs = [(i, x) for i, (kind, x) in enumerate(self.bindings) if kind == "input"]
+        self._inputs = [(i, x) for i, x in inputs if self.graph.placeholders[i] not in assigned]
+        self._mutated = [(i, x) for i, x in inputs if self.graph.placeholders[i] in assigned]
         # one float64 cell per hyperparameter, refilled every call: the same array each time,
         # so the backend never looks up its address again
         self._hypers = [(i, x, np.zeros((), np.float64)) for i, (kind, x) in enumerate(self.bindings) if kind == "hyper"]
         for i, _, cell in self._hypers:
             self._template[i] = cell
         self._rebuild = _rebuilder(self.out_tree, self.device)
+
+
+def _check_unaliased(mutated, arrays, bindings) -> None:
+    """An argument the step changes in place must not share memory with another array of the
+    call: the compiled code reads every input as it was at entry and writes the results at the
+    end, where eager mode would interleave the two."""
+    for i, x in mutated:
+        for j, other in enumerate(arrays):
+            if j != i and other is not None and np.may_share_memory(arrays[i], other):
+                kind, y = bindings[j]
+                what = f"argument {y}" if kind == "input" else "a parameter or state tensor of the step"
+                raise GraphcValueError(f"argument {x} of the compiled function is modified in place and shares memory "
+                                       f"with {what}", fix=f"pass argument {x}.clone() (or stop modifying it in place)")
 
 
 def _rebuilder(tree, device):
@@ -277,6 +301,9 @@ class CompiledFunction:
             result = self.fn(*sym_args)
             out_tree, out_tensors = _flatten(result)
             outputs = [tracer.node_of(t) for t in out_tensors]
+            for p, i in inputs:  # an argument changed in place (x.add_(1)): the caller's tensor is updated
+                if sym_args[i]._tnode is not p:
+                    tracer.graph.assign(p, sym_args[i]._tnode)
             device = _step_device(args, tracer)
             grad_writes = _materialize(tracer, device)
         finally:

@@ -187,6 +187,10 @@ class _Exporter:
         from graphc.passes import PassContext, run_pipeline
 
         tracer, graph, inputs, out_tree, _ = cf.trace(*args, tracer_class=self._journaling_tracer)
+        changed = sorted(i for p, i in inputs if any(a.inputs[0] is p for a in graph.assigns))
+        if changed:  # the C ABI passes inputs as const pointers
+            raise ExportError(f"{cf.name} modifies its argument {changed[0]} in place; an exported function "
+                              "only reads its inputs", fix="return the new value instead of modifying the argument")
         traced = _Traced(tracer, run_pipeline(graph, cf.pipeline, PassContext()), inputs, out_tree)
         self._name_tensors(traced)
         return traced

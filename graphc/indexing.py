@@ -22,7 +22,6 @@ import numpy as np
 
 from graphc.ir import dtypes as D
 from graphc.ir.errors import (
-    AutogradError,
     GraphcIndexError,
     GraphcTypeError,
     GraphcValueError,
@@ -327,9 +326,7 @@ def setitem(x: Tensor, index, value) -> None:
         np_index = _numpy_index(x, items)
         target = x._data[np_index]
         vs = _check_broadcast(v.shape, np.shape(target))
-        if not x._data.flags.writeable:
-            raise AutogradError("unsupported operation: more than one element of the written-to tensor refers to a "
-                                "single memory location.", fix="clone() the tensor before writing to it")
+        _dispatch.check_writable(x._data)
         x._data[np_index] = v._data.reshape(vs).astype(x.dtype.np, copy=False)
         x._version.value += 1
         return

@@ -43,6 +43,8 @@ def test_ir_of_a_train_step_after_fusion_and_dot(model_file, tmp_path, capsys):
     assert main(["ir", f"{model_file}:MLP", "--input-shape", "4,8", "--train", "--dot", str(dot)]) == 0
     out = capsys.readouterr().out
     assert "assign %l1.weight" in out and "%sgd.0.lr:f64[] = hyper" in out
+    # the steady-state step: it reads and updates the momentum buffers the first step created
+    assert "l1.weight.momentum_buffer:f32[16,8] = state" in out and "assign %l1.weight.momentum_buffer" in out
     assert dot.read_text().startswith("digraph")
 
 

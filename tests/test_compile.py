@@ -10,7 +10,7 @@ import pytest
 
 import graphc
 from graphc import nn
-from graphc.ir.errors import TraceError
+from graphc.ir.errors import GraphcValueError, TraceError
 
 
 def _clone_model(make, seed=0):
@@ -370,3 +370,64 @@ def test_a_non_contiguous_parameter_is_trained_in_place_like_eager(layout):
               for m, compiled in zip(models, (False, True))]
     _assert_same(models[0], models[1], *losses)
     assert not models[1][2].weight._data.flags.c_contiguous  # still the user's array, updated in place
+
+
+@pytest.mark.parametrize("backend", ["llvm", "reference"])
+def test_an_argument_changed_in_place_is_changed_for_the_caller(backend):
+    def bump(x, y):
+        x.add_(y)
+        return x * 2
+
+    f = graphc.compile(bump, backend=backend)
+    x, y = graphc.zeros(3), graphc.ones(3)
+    np.testing.assert_array_equal(f(x, y).numpy(), 2.0)
+    np.testing.assert_array_equal(f(x, y).numpy(), 4.0)
+    np.testing.assert_array_equal(x.numpy(), 2.0)  # as eager: twice += 1
+    np.testing.assert_array_equal(y.numpy(), 1.0)
+    # a non-contiguous argument is written back too
+    z = graphc.from_numpy(np.asfortranarray(np.arange(6, dtype=np.float32).reshape(2, 3)))
+    g = graphc.compile(lambda a: a.mul_(2), backend=backend)
+    g(z)
+    g(z)
+    np.testing.assert_array_equal(z.numpy(), 4 * np.arange(6).reshape(2, 3))
+
+
+def test_an_argument_changed_in_place_must_not_alias_another_array_of_the_call():
+    lin = nn.Linear(3, 3)
+    f = graphc.compile(lambda a, b: a.add_(1) + b)
+    x = graphc.zeros(3)
+    with pytest.raises(GraphcValueError, match="argument 0 .* shares memory with argument 1") as e:
+        f(x, x)
+    assert "clone()" in e.value.fix
+    np.testing.assert_array_equal(x.numpy(), 0.0)  # nothing was written
+    g = graphc.compile(lambda a: lin(a.mul_(2)))
+    with graphc.no_grad(), pytest.raises(GraphcValueError, match="a parameter or state tensor"):
+        g(lin.weight.detach())
+
+
+def test_writing_read_only_memory_is_refused_eagerly_and_compiled():
+    frozen = np.ones((3, 3), np.float32)
+    frozen.setflags(write=False)
+    lin = nn.Linear(3, 3)
+    lin.weight = nn.Parameter(graphc.from_numpy(frozen))
+    opt = graphc.optim.SGD(lin.parameters(), lr=0.1)
+
+    def step(x):
+        opt.zero_grad()
+        loss = lin(x).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    x = graphc.ones(2, 3)
+    for fn in (step, graphc.compile(step), graphc.compile(step, backend="reference")):
+        for _ in range(2):  # (the second call too: nothing is written once refused)
+            with pytest.raises(GraphcValueError, match="read-only memory") as e:
+                fn(x)
+            assert "graphc.tensor(array)" in e.value.fix
+    np.testing.assert_array_equal(frozen, 1.0)
+    with pytest.raises(GraphcValueError, match="read-only memory"):
+        graphc.compile(lambda a: a.add_(1))(graphc.from_numpy(frozen))
+    # an expanded view keeps PyTorch's message
+    with pytest.raises(graphc.AutogradError, match="more than one element"):
+        graphc.ones(3).expand(2, 3).add_(1)

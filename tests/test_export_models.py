@@ -145,6 +145,14 @@ def test_export_errors_name_the_fix(tmp_path):
     with pytest.raises(graphc.ExportError, match="dict of functions"):
         graphc.export([fwd], tmp_path, "lin")
 
+    def bump(x):
+        x.add_(1)
+        return x * 2
+
+    with pytest.raises(graphc.ExportError, match="modifies its argument 0 in place") as e:
+        graphc.export({"bump": graphc.compile(bump)}, tmp_path, "bump", example_inputs={"bump": (x,)})
+    assert "return the new value" in e.value.fix
+
 
 @needs_cc
 def test_the_docs_c_example_builds_and_runs(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 from ir_examples import example_graphs
 
@@ -196,12 +197,21 @@ def test_op_among_placeholders():
     _bad(g, re.escape("%e (exp): is in graph.placeholders but is not a placeholder"))
 
 
-def test_assign_to_an_input():
+def test_assign_to_a_hyper_or_const():
+    for role in ("hyper", "const"):
+        g = _small()
+        h = g.placeholder("h", TensorType(float32, (2, 3)), role, value=np.zeros((2, 3), np.float32) if role == "const" else None)
+        (assign,) = g.assigns
+        _rewire(assign, [h, g.by_name("a")])
+        err = _bad(g, re.escape(f"assigns to the {role} placeholder %h"))
+        assert err.loc == "train.py:9"
+
+
+def test_assign_to_an_input_is_an_argument_changed_in_place():
     g = _small()
     (assign,) = g.assigns
     _rewire(assign, [g.by_name("x"), g.by_name("a")])
-    err = _bad(g, re.escape("assigns to the input placeholder %x"))
-    assert err.loc == "train.py:9"
+    verify(g)
 
 
 def test_assign_to_a_computed_value():

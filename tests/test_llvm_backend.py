@@ -210,7 +210,7 @@ def test_widened_multiply_add_is_one_float32_fma_rounded_once():
     np.testing.assert_array_equal(got, c)
     ir_text = f._last.executable.jit.llvm_ir
     assert "llvm.fma.f32" in ir_text and "fpext" not in ir_text
-    twice = ((a.astype(np.float64) * b + c.astype(np.float64))).astype(np.float32)
+    twice = (a.astype(np.float64) * b + c.astype(np.float64)).astype(np.float32)
     np.testing.assert_array_equal(twice, np.float32(1 + 2.0**-22))  # (what the widening alone gives)
 
 

@@ -165,7 +165,7 @@ class Graph:
         return node
 
     def assign(self, target: Node, value: Node, loc=None) -> Node:
-        """Record the persistent update ``target := value`` (target is a param or state placeholder)."""
+        """Record the persistent update ``target := value`` (target is a param, state or input placeholder)."""
         return self.add("assign", target, value, loc=loc)
 
     def set_outputs(self, outputs: Iterable[Node]) -> None:

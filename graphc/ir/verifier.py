@@ -17,7 +17,7 @@ What it checks, in order: membership (every node belongs to this graph, placehol
 ``graph.placeholders`` with a known role, ``const_values`` only for those), unique names, no cycles (networkx), topological
 order (every input defined earlier), ``users`` consistent with ``inputs``, per node the op
 exists, its arity, its attributes (``OpDef.check_attrs``) and its type (the shape rule re-run),
-``assign`` targets (a param or state placeholder, at most one assign each), and the outputs.
+``assign`` targets (a param, state or input placeholder, at most one assign each), and the outputs.
 Every message names the node (``%name (op)``) and, through the error's location, its source line.
 """
 
@@ -135,9 +135,9 @@ def _check_assigns(graph: Graph) -> None:
     targets: dict[Node, Node] = {}
     for n in graph.assigns:
         target = n.inputs[0]
-        if target.role not in ("param", "state"):
+        if not target.is_placeholder or target.role not in ("param", "state", "input"):
             what = f"the {target.role} placeholder %{target.name}" if target.is_placeholder else f"the {target.op} node %{target.name}"
-            raise _fail(n, f"assigns to {what}", fix="only param and state placeholders can be assigned")
+            raise _fail(n, f"assigns to {what}", fix="only param, state and input placeholders can be assigned")
         if target in targets:
             raise _fail(n, f"is a second assign to %{target.name}",
                         fix="all assigns take effect together at the end of the step; combine the updates into one value")

@@ -19,7 +19,7 @@ def _assign_rule(types, attrs):
 
 register_op("placeholder", arity=0, kind="source", attrs={"role": ("str", REQUIRED)}, doc="a graph input")
 register_op("assign", arity=2, kind="effect", infer=_assign_rule, effect=True,
-            doc="assign %target, %value: the persistent update of a param or state placeholder")
+            doc="assign %target, %value: the update of a param, state or input placeholder at the end of the step")
 
 
 def _dtype_attr(name: str, op: str):
