@@ -78,14 +78,6 @@ class Plan:
     csb: int
     pack_a: bool
     pack_b: bool
-    swap: bool = False  # computes C^T = B^T A^T (see _swapped); m, n, a, b describe that product
-    ldc: int = 0  # with swap: C's row length (the product's m; a row split's sub-plan keeps it)
-
-    def c_offset(self, row: int | ir.Value, b=None):
-        """Where row ``row`` of this plan's product starts in C (a column of C when swapped)."""
-        if self.swap:
-            return row
-        return _mul(b, row, self.n) if not isinstance(row, int) else row * self.n
 
     def scratch_layout(self, itemsize: int) -> tuple[int, int]:
         """(offset of packed B, total bytes) in the scratch buffer; packed A is at 0."""
@@ -109,26 +101,10 @@ def _fold_batch(s: Gemm):
     return rows, (), (), dims[-1][1] if dims else s.a.row_stride
 
 
-def _swapped(s: Gemm, vb: int) -> bool:
-    """Whether to compute C^T = B^T A^T instead: a batch of rows times a transposed weight
-    (``x @ W.T``, a Linear layer's forward) when the batch is a few whole vectors. Both operands
-    are contiguous along k, so either would be transposed into its packing; W, the big one, is
-    then read in place as the broadcast operand instead (its rows are the micro-tile's rows, one
-    pass over it overlapped with the fmas) and only x is packed, and each finished micro-tile is
-    transposed in registers as it is stored. MLP 64 x 784 x 256: 318 -> 270 us on Zen 4."""
-    width = vb // _SIZE[s.dtype]
-    return ((vb, s.dtype) == (64, "f32") and not s.batch and s.a.col_stride == 1 and s.b.row_stride == 1
-            and s.b.col_stride >= s.k and s.m % width == 0 and s.m <= 128 and s.n >= 2 * width)
-
-
 def plan(s: Gemm) -> Plan:
     vb = vector_bytes()
     width = vb // _SIZE[s.dtype]
     mr, nrv, kc, mc, nc = TUNING[(vb, s.dtype)]
-    if _swapped(s, vb):
-        # A' = B^T (n x k, rows s.b.col_stride apart) read in place; B' = A^T packed; C' = C^T
-        return Plan(width, width, width, kc, mc, nc, s.n, s.m, s.k, (), (), (), s.b.col_stride, 1,
-                    1, s.a.row_stride, False, True, swap=True, ldc=s.n)
     m, batch, a_batch, rsa = _fold_batch(s)
     b_batch = s.b.batch_strides if batch else ()
     if (vb, s.dtype) == (64, "f32") and mr < m <= 128 and m % mr and m % 16 == 0:
@@ -200,17 +176,15 @@ def _declare(module, name, ret, args):
 
 
 # ---------------------------------------------------------------------- micro-kernel
-def microkernel(module, dtype: str, width: int, mr: int, nv: int, masked: bool, a_strides, bks, trans_c: bool = False):
+def microkernel(module, dtype: str, width: int, mr: int, nv: int, masked: bool, a_strides, bks):
     """``void uk(ptr a, i64 ars, i64 aks, ptr b, i64 bks, ptr c, i64 ldc, i64 kc, i64 ncols, i1 acc)``.
 
     C[r, 0:ncols] (+)= sum_kk a[r*ars + kk*aks] * b[kk*bks + 0:ncols] for r < mr, ncols <= nv*width.
     Strides given as ints (``a_strides = (ars, aks)``, ``bks``) are baked in (packed operands);
-    None means read the argument. ``trans_c`` (one vector of whole columns, ncols = width) stores
-    the tile transposed, ``C[t, r] (+)=`` the sum above for column t: the accumulators go through
-    the register transpose and each row of C is one vector store (masked to the mr lanes).
+    None means read the argument.
     """
     tag = "x".join(str(x) for x in (a_strides or ("r", "r"))) + f"_{bks or 'r'}"
-    name = f"graphc_gemm_uk_{dtype}{width}_{mr}x{nv}{'m' if masked else ''}_{tag}{'_tc' if trans_c else ''}"
+    name = f"graphc_gemm_uk_{dtype}{width}_{mr}x{nv}{'m' if masked else ''}_{tag}"
     fn = module.globals.get(name)
     if fn is not None:
         return fn
@@ -274,25 +248,9 @@ def microkernel(module, dtype: str, width: int, mr: int, nv: int, masked: bool, 
     add_bb = fn.append_basic_block("accumulate")
     set_bb = fn.append_basic_block("overwrite")
     ret = fn.append_basic_block("ret")
-    if trans_c:
-        rows = _transpose(b, [new[r][0] for r in range(mr)] + [zero] * (width - mr), width)
-        lanes = ir.Constant(mty, [t < mr for t in range(width)])
     b.cbranch(acc_flag, add_bb, set_bb)
     for bb, accumulate in ((add_bb, True), (set_bb, False)):
         b.position_at_end(bb)
-        if trans_c:
-            for t in range(width):
-                ptr = _gep(b, ty, c, _mul(b, ldc, t) if t else _c(0))
-                val = rows[t]
-                if accumulate:
-                    old = b.call(mload, [ptr, align, lanes, zero]) if mr < width else b.load(ptr, typ=vty, align=_SIZE[dtype])
-                    val = b.fadd(old, val)
-                if mr < width:
-                    b.call(mstore, [val, ptr, align, lanes])
-                else:
-                    b.store(val, ptr, align=_SIZE[dtype])
-            b.branch(ret)
-            continue
         for r in range(mr):
             crow = _gep(b, ty, c, _mul(b, ldc, r) if r else _c(0))
             for v in range(nv):
@@ -426,11 +384,6 @@ def emit(em, s: Gemm) -> None:
 
     ep = _Epilogue(em, s, ty) if s.epilogue else None
 
-    if p.swap:
-        _driver(b, module, p, s.dtype, ty, _gep(b, ty, bbuf, s.b.offset), _gep(b, ty, abuf, s.a.offset), out,
-                pa, pb, ep, _c(0))
-        return
-
     def batches(dims, aoff, boff, coff, row0):
         if not dims:
             _driver(b, module, p, s.dtype, ty, _gep(b, ty, abuf, aoff), _gep(b, ty, bbuf, boff), _gep(b, ty, out, coff),
@@ -551,20 +504,14 @@ def _row_block(b, module, p, dtype, ty, aptr, cptr, pa, ep, row0, ic, mc: int, b
         asrc, a_str, apanel = pa, (1, p.mr), b.mul(kc, _c(p.mr))
     else:
         a_str, apanel = None, _c(p.mr * p.rsa)
-    if p.swap:  # C' block (ic, jc) is C's block at row jc, column ic
-        cblock = _gep(b, ty, cptr, b.add(_mul(b, jc, p.ldc), ic))
-    else:
-        cblock = _gep(b, ty, cptr, b.add(_mul(b, ic, p.n), jc))
+    cblock = _gep(b, ty, cptr, b.add(_mul(b, ic, p.n), jc))
     _tiles(b, module, p, dtype, ty, asrc, a_str, apanel, bsrc, bks, bpanel, cblock, mc, nc, kc, acc)
     if ep is not None:  # the epilogue, on the block just finished (still in L2)
         fn = b.block.function
         run, cont = fn.append_basic_block("epilogue"), fn.append_basic_block("block.done")
         b.cbranch(last, run, cont)
         b.position_at_end(run)
-        if p.swap:  # (row0: where the product's rows start, C's columns when swapped)
-            ep.tile(b, cblock, p.ldc, nc, mc, jc, b.add(row0, ic))
-        else:
-            ep.tile(b, cblock, p.n, mc, nc, b.add(row0, ic), jc)
+        ep.tile(b, cblock, p.n, mc, nc, b.add(row0, ic), jc)
         b.branch(cont)
         b.position_at_end(cont)
 
@@ -583,13 +530,8 @@ def _tiles(b, module, p: Plan, dtype, ty, asrc, a_str, apanel, bsrc, bks, bpanel
                 # step per k either way). Fewer variants: the micro-kernels were half of a
                 # train step's LLVM IR, and of its compile time.
                 masked = ncols % p.width != 0 or p.width * _SIZE[dtype] == 64
-                uk = microkernel(module, dtype, p.width, rows, nv, masked, a_str, None, trans_c=p.swap)
+                uk = microkernel(module, dtype, p.width, rows, nv, masked, a_str, None)
                 with counted(b, istart // p.mr, istart // p.mr + icount, 1, "ir") as ir_:
                     apan = _gep(b, ty, asrc, b.mul(ir_, apanel))
-                    if p.swap:  # C'[i, j] is C[j, i]: the tile's rows are C's columns
-                        ctile = _gep(b, ty, cblock, b.add(_mul(b, ir_, p.mr), _mul(b, jr, p.nr * p.ldc)))
-                        ldc = _c(p.ldc)
-                    else:
-                        ctile = _gep(b, ty, cblock, b.add(_mul(b, ir_, p.mr * p.n), _mul(b, jr, p.nr)))
-                        ldc = _c(p.n)
-                    b.call(uk, [apan, ars, aks, bpan, bks_val, ctile, ldc, kc, _c(ncols), acc])
+                    ctile = _gep(b, ty, cblock, b.add(_mul(b, ir_, p.mr * p.n), _mul(b, jr, p.nr)))
+                    b.call(uk, [apan, ars, aks, bpan, bks_val, ctile, _c(p.n), kc, _c(ncols), acc])

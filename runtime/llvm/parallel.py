@@ -301,10 +301,8 @@ def emit_gemm(em, s: Gemm) -> None:
     if batch == 1 and rows:
         # one product split by rows: each thread packs every block of B once for all its chunks
         # (a chunk per sub-GEMM would pack all of B again for each of its 16 rows)
-        aptr = b.gep(sub.bufs[s.b.buf if p.swap else s.a.buf], [c(s.b.offset if p.swap else s.a.offset)],
-                     source_etype=ty, inbounds=True)
-        bptr = b.gep(sub.bufs[s.a.buf if p.swap else s.b.buf], [c(s.a.offset if p.swap else s.b.offset)],
-                     source_etype=ty, inbounds=True)
+        aptr = b.gep(abuf, [c(s.a.offset)], source_etype=ty, inbounds=True)
+        bptr = b.gep(bbuf, [c(s.b.offset)], source_etype=ty, inbounds=True)
         gemm._driver(b, module, p, s.dtype, ty, aptr, bptr, out, pa, pb, ep=ep, row0=c(0), chunks=(lo, hi, rows))
         _finish(em, sub, chunk, ctx, chunks)
         return
@@ -319,8 +317,6 @@ def emit_gemm(em, s: Gemm) -> None:
             boff = b.add(boff, b.mul(idx, c(p.b_batch[d])))
         coff = b.mul(bi, c(p.m * p.n))
         row0 = b.mul(bi, c(p.m))  # the epilogue's row: over batch + (m,), flattened
-        if p.swap:  # (C^T = B^T A^T: s.b is the broadcast operand; no batch)
-            aoff, boff, abuf, bbuf = boff, aoff, bbuf, abuf
         aptr = b.gep(abuf, [aoff], source_etype=ty, inbounds=True)
         bptr = b.gep(bbuf, [boff], source_etype=ty, inbounds=True)
         cptr = b.gep(out, [coff], source_etype=ty, inbounds=True)
@@ -329,7 +325,7 @@ def emit_gemm(em, s: Gemm) -> None:
         else:
             r0 = b.mul(b.srem(ci, c(per_batch)), c(rows))
             aptr = b.gep(aptr, [b.mul(r0, c(p.rsa))], source_etype=ty, inbounds=True)
-            cptr = b.gep(cptr, [p.c_offset(r0, b)], source_etype=ty, inbounds=True)
+            cptr = b.gep(cptr, [b.mul(r0, c(p.n))], source_etype=ty, inbounds=True)
             row0 = b.add(row0, r0)
             tail = p.m - (per_batch - 1) * rows
             full_bb, tail_bb, join = (sub.fn.append_basic_block(f"rows.{n}") for n in ("full", "tail", "join"))
