@@ -60,13 +60,18 @@ class Guards:
 
 def optimizer_structure(opt):
     """What of an optimizer decides the graph: its params per group, the options' structure,
-    and which state each parameter has."""
-    groups = tuple(
-        (tuple(map(id, g["params"])), tuple([(k, _structure(v)) for k, v in g.items() if k != "params"]))
-        for g in opt.param_groups
-    )
-    state = tuple([(id(p), tuple(sorted(s))) for p, s in opt.state.items()])
-    return groups, state
+    and which state each parameter has. (Checked on every call of a compiled step, so the
+    common cases, numbers and the key sets of the state, take C-level paths.)"""
+    groups = [(list(map(id, g["params"])),
+               [(k, v == 0 if type(v) in _NUMBERS else v if type(v) in _PLAIN else _structure(v))
+                for k, v in g.items() if k != "params"])
+              for g in opt.param_groups]
+    state = opt.state
+    return groups, list(map(id, state)), list(map(frozenset, state.values()))
+
+
+_NUMBERS = {float, int}
+_PLAIN = {bool, str, type(None)}  # options compared by value
 
 
 def _structure(value):

@@ -100,6 +100,8 @@ class Tracer:
         self.optimizers: dict[int, object] = {}
         self.keep_alive: list = []  # real tensors the graph reads, kept alive while tracing
         self.grad_reads: list = []  # (leaf, grad was None) for .grad read before the trace wrote it
+        self.input_leaves: list = []  # symbolic arguments that require grad: backward() reaches them
+        self.grad_inputs: dict = {}  # placeholder of an argument's existing .grad -> argument index
         self._grad_seen: set[int] = set()
 
     def note_module(self, module) -> None:
@@ -289,6 +291,7 @@ class Tracer:
             seeds.append(seed)
         leaves = [(self.bound[p], p) for p in self.graph.placeholders
                   if p in self.bound and self.bound[p].requires_grad and self.bound[p].is_leaf]
+        leaves += [(t, t._tnode) for t in self.input_leaves if t._tnode.is_placeholder]  # (x.requires_grad_())
         if inputs is not None:
             leaves = [(t, self.node_of(t)) for t in inputs]
         from graphc.passes.autodiff import needed_nodes

@@ -162,8 +162,14 @@ class TapeNode:
 def check_root(t, has_gradient: bool) -> None:
     """PyTorch's checks of a tensor ``backward()`` starts from (eager and traced alike)."""
     if not t.requires_grad:
+        if getattr(t, "_compiled_by", None) is not None:
+            raise AutogradError(f"this tensor was returned by the compiled function {t._compiled_by}, and a compiled "
+                                "function's results carry no autograd history",
+                                fix="call backward() inside the compiled function: compile the whole train step "
+                                    "(forward, loss.backward(), opt.step())")
         raise AutogradError("element 0 of tensors does not require grad and does not have a grad_fn",
-                            fix="call backward() on a result computed from a tensor with requires_grad=True")
+                            fix="call backward() on a result computed from a tensor with requires_grad=True (results "
+                                "of a graphc.compile'd function have no autograd history: call backward() inside it)")
     if not has_gradient and t.numel() != 1:
         raise AutogradError(f"grad can be implicitly created only for scalar outputs (got shape {list(t.shape)})",
                             fix="pass gradient=torch.ones_like(out), or reduce the output with .sum() or .mean() first")

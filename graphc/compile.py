@@ -67,6 +67,7 @@ class _Entry:
     out_tree: object
     guards: Guards | None = None  # what must still hold for this version to run
     sig: tuple = ()  # the argument signature it was compiled for
+    input_grads: list = field(default_factory=list)  # (argument, output index): .grad the call sets
     grad_writes: list = field(default_factory=list)  # (leaf, placeholder index) for materialised grads
     _template: list | None = None  # the arrays of a call, inputs and hypers left to fill in
     pass_times: dict = field(default_factory=dict)  # pass name -> seconds
@@ -125,15 +126,27 @@ class _Entry:
             _check_unaliased(self._mutated, arrays, self.bindings)
         for _, x, cell in self._hypers:
             cell[()] = x()
-        return self._rebuild(self.executable.run(arrays))
+        if self._input_grads:
+            for i, x in self._input_grads:
+                arrays[i] = np.ascontiguousarray(args[x]._grad._data)
+        outs = self.executable.run(arrays)
+        for x, j in self.input_grads:  # backward() reached an argument: its .grad, as eager mode sets it
+            t = args[x]
+            if t._grad is None:
+                t._grad = Tensor._wrap(outs[j])
+                t._grad._device = self.device
+            else:  # (the step read the old value as an input and added to it)
+                np.copyto(t._grad._data, outs[j])
+        return self._rebuild(outs)
 
     def _prepare(self) -> None:
         assigned = {a.inputs[0] for a in self.graph.assigns}
         for p, (kind, x) in zip(self.graph.placeholders, self.bindings):  # (bound arrays are fixed while the guards hold)
             if p in assigned and kind == "bound":
                 _dispatch.check_writable(x._data)
-        self._template = [None if kind in ("input", "hyper") else (x._data if kind == "bound" else x)
+        self._template = [None if kind in ("input", "input_grad", "hyper") else (x._data if kind == "bound" else x)
                           for kind, x in self.bindings]
+        self._input_grads = [(i, x) for i, (kind, x) in enumerate(self.bindings) if kind == "input_grad"]
         inputs = [(i, x) for i, (kind, x) in enumerate(self.bindings) if kind == "input"]
         self._inputs = [(i, x) for i, x in inputs if self.graph.placeholders[i] not in assigned]
         self._mutated = [(i, x) for i, x in inputs if self.graph.placeholders[i] in assigned]
@@ -142,7 +155,7 @@ class _Entry:
         self._hypers = [(i, x, np.zeros((), np.float64)) for i, (kind, x) in enumerate(self.bindings) if kind == "hyper"]
         for i, _, cell in self._hypers:
             self._template[i] = cell
-        self._rebuild = _rebuilder(self.out_tree, self.device)
+        self._rebuild = _rebuilder(self.out_tree, self.device, self.graph.name)
 
 
 def _check_unaliased(mutated, arrays, bindings) -> None:
@@ -158,14 +171,16 @@ def _check_unaliased(mutated, arrays, bindings) -> None:
                                        f"with {what}", fix=f"pass argument {x}.clone() (or stop modifying it in place)")
 
 
-def _rebuilder(tree, device):
+def _rebuilder(tree, device, name: str):
     """A function from the executable's output arrays to the return value of ``tree``'s shape:
     made once per version, so a call does not walk the structure (a lone tensor, the usual
-    return, is one wrap)."""
+    return, is one wrap). Outputs carry no autograd history; they remember the function's name
+    for the error a ``backward()`` on them raises."""
 
     def wrap(array):
         t = Tensor._wrap(array)
         t._device = device
+        t._compiled_by = name
         return t
 
     if tree[0] == "T":
@@ -293,6 +308,11 @@ class CompiledFunction:
                 sym_args.append(tracer.make_symbolic(p, a.requires_grad))
                 if a.requires_grad:
                     tracer.requires_grad.add(p)
+                    tracer.input_leaves.append(sym_args[-1])
+                    if a._grad is not None:  # backward() adds to it, as in eager mode: one more input
+                        gp = tracer.graph.placeholder(f"arg{i}.grad", TensorType(a._grad.dtype, a._grad.shape), role="input")
+                        tracer.grad_inputs[gp] = i
+                        sym_args[-1]._grad = tracer.make_symbolic(gp, False)
             else:
                 sym_args.append(a)
         prev = _dispatch.tracer
@@ -304,12 +324,20 @@ class CompiledFunction:
             for p, i in inputs:  # an argument changed in place (x.add_(1)): the caller's tensor is updated
                 if sym_args[i]._tnode is not p:
                     tracer.graph.assign(p, sym_args[i]._tnode)
+            # the gradients backward() left in arguments' .grad: extra outputs, set on the caller's tensors
+            tracer.input_grads = []
+            for _, i in inputs:
+                node = _grad_node(tracer, sym_args[i])
+                if node is not None:
+                    tracer.input_grads.append((i, len(outputs)))
+                    outputs.append(node)
             device = _step_device(args, tracer)
             grad_writes = _materialize(tracer, device)
         finally:
             _dispatch.tracer = prev
         graph = tracer.graph
         graph.set_outputs(outputs)
+        tracer.input_leaves.clear()
         del result, out_tensors, sym_args
         _check_escapes(tracer)
         return tracer, graph, inputs, out_tree, grad_writes
@@ -341,6 +369,8 @@ class CompiledFunction:
         for p in graph.placeholders:
             if p in input_index:
                 bindings.append(("input", input_index[p]))
+            elif p in tracer.grad_inputs:
+                bindings.append(("input_grad", tracer.grad_inputs[p]))
             elif p.role == "hyper":
                 bindings.append(("hyper", hyper_getter[p]))
             elif p in tracer.bound and p.role != "const":
@@ -348,7 +378,7 @@ class CompiledFunction:
             else:
                 bindings.append(("const", np.asarray(graph.const_values[p])))
         entry = _Entry(None, graph, bindings, out_tree, grad_writes=grad_writes, pass_times=timing.times,
-                       stage_source=stage_source, sig=sig)
+                       stage_source=stage_source, sig=sig, input_grads=tracer.input_grads)
         entry.device = device
         entry.guards = Guards([x for kind, x in bindings if kind == "bound"], list(tracer.training_reads.values()),
                               list(tracer.optimizers.values()), tracer.grad_reads)
@@ -363,6 +393,15 @@ class CompiledFunction:
         entry.executable = get_backend(backend, **options).compile(graph)
         entry.backend = backend
         return entry
+
+
+def _grad_node(tracer, sym):
+    """The graph value of a symbolic argument's ``.grad`` when the trace computed one (not when it
+    is None or still the argument's old gradient, unchanged)."""
+    g = sym._grad if isinstance(sym, Tensor) else None
+    if g is None or (g._tnode is not None and g._tnode.is_placeholder):
+        return None
+    return tracer.node_of(g)
 
 
 def _check_decomposed(graph, backend: str) -> None:
@@ -381,7 +420,7 @@ def _check_decomposed(graph, backend: str) -> None:
 def _arg_signature(a):
     if isinstance(a, Tensor):  # read the fields, not the properties: this runs on every call
         data = a._data
-        return ("tensor", data.shape, data.dtype, a._requires_grad, a._device)
+        return ("tensor", data.shape, data.dtype, a._requires_grad, a._device, a._grad is None)
     try:
         hash(a)
     except TypeError:

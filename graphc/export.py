@@ -187,6 +187,9 @@ class _Exporter:
         from graphc.passes import PassContext, run_pipeline
 
         tracer, graph, inputs, out_tree, _ = cf.trace(*args, tracer_class=self._journaling_tracer)
+        if tracer.input_grads:
+            raise ExportError(f"{cf.name} computes the gradient of its argument {tracer.input_grads[0][0]} (.grad); "
+                              "an exported function only returns values", fix="return x.grad from the function instead")
         changed = sorted(i for p, i in inputs if any(a.inputs[0] is p for a in graph.assigns))
         if changed:  # the C ABI passes inputs as const pointers
             raise ExportError(f"{cf.name} modifies its argument {changed[0]} in place; an exported function "

@@ -47,6 +47,7 @@ class Tensor:
     _name_hint = None  # a name for graph dumps ("l1.weight"), set by nn.Module
     _device = None  # None on the CPU; a graphc.device("cuda", i) for a tensor placed on a GPU
     _alias_of = None  # detach(): a weak reference to the tensor whose memory this one shares
+    _compiled_by = None  # the name of the compiled function that returned it (no autograd history)
 
     def __init__(self, data=None, *, dtype=None, requires_grad: bool = False):
         # PyTorch's legacy constructor: graphc.Tensor([1, 2]) is a float32 tensor

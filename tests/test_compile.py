@@ -431,3 +431,74 @@ def test_writing_read_only_memory_is_refused_eagerly_and_compiled():
     # an expanded view keeps PyTorch's message
     with pytest.raises(graphc.AutogradError, match="more than one element"):
         graphc.ones(3).expand(2, 3).add_(1)
+
+
+def _fgsm(model, eps=0.1):
+    def attack(x, y):
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        return x.detach() + eps * x.grad.sign(), loss
+
+    return attack
+
+
+def test_the_gradient_of_an_argument_is_set_like_eager():
+    # an input that requires grad (adversarial examples, saliency): backward() inside the compiled
+    # function sets its .grad, and the function can read it
+    graphc.manual_seed(0)
+    model = _mlp()
+    xs, ys = _data(3, (4, 12), 5)
+    f = graphc.compile(_fgsm(model))
+    for x, y in zip(xs, ys):
+        a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+        got_adv, got_loss = f(a, y)
+        want_adv, want_loss = _fgsm(model)(b, y)
+        np.testing.assert_allclose(got_adv.numpy(), want_adv.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-5, atol=1e-6)
+        assert got_loss.item() == pytest.approx(want_loss.item(), rel=1e-5)
+    model.zero_grad()
+
+
+def test_an_arguments_existing_gradient_is_accumulated_into():
+    graphc.manual_seed(0)
+    model = _mlp()
+    x, y = (t[0] for t in _data(1, (4, 12), 5))
+
+    def step(x, y):
+        nn.functional.cross_entropy(model(x), y).backward()
+        return x.grad * 1.0  # (reads the accumulated value)
+
+    f = graphc.compile(step)
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    f(a, y)
+    first = a.grad
+    got = f(a, y)  # a second version: this one reads the old gradient as an input
+    step(b, y)
+    want = step(b, y)
+    assert a.grad is first  # added to in place, as eager mode does
+    np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
+    assert f.compile_count == 2
+
+
+def test_export_refuses_a_function_that_sets_an_arguments_gradient(tmp_path):
+    graphc.manual_seed(0)
+    model = _mlp()
+    x, y = (t[0] for t in _data(1, (4, 12), 5))
+    with pytest.raises(graphc.ExportError, match="gradient of its argument 0") as e:
+        graphc.export({"attack": graphc.compile(_fgsm(model))}, tmp_path, "fgsm",
+                      example_inputs={"attack": (x.clone().requires_grad_(), y)})
+    assert "return x.grad" in e.value.fix
+
+
+def test_backward_on_a_compiled_functions_result_says_to_compile_the_step():
+    from graphc.ir.errors import AutogradError
+
+    f = graphc.compile(nn.Linear(3, 2))
+    y = f(graphc.ones(4, 3))
+    with pytest.raises(AutogradError, match="returned by the compiled function Linear") as e:
+        y.backward(graphc.ones(4, 2))
+    assert "compile the whole train step" in e.value.fix
+    with pytest.raises(AutogradError, match="does not require grad") as e:
+        y.sum().backward()  # (a result computed from it eagerly: the generic message, with the hint)
+    assert "graphc.compile'd function" in e.value.fix

@@ -26,13 +26,14 @@ from llvmlite import ir
 
 from ..kernel_ir import AccInit, AccRef, AccSet, AccUpdate, Call, Gemm, If, Load, Loop, Store, Var
 from . import gemm
-from .threads import CHUNK_FN, PARALLEL_FOR, THREAD_SCRATCH
+from .threads import CHUNK_FN, NUM_THREADS, PARALLEL_FOR, THREAD_SCRATCH
 
 I32, I64, PTR = ir.IntType(32), ir.IntType(64), ir.PointerType()
 
 MIN_LOOP_COST = 40_000  # scalar operations (see loop_cost) below which a loop runs serially
 MIN_GEMM_FLOPS = 300_000
 GEMM_CHUNKS = 16  # at most this many sub-GEMMs per batch entry
+_PIECES = "gemm.pieces"  # the emitter variable that carries a GEMM region's piece count into it
 _EXPENSIVE = {"exp": 8, "log": 8, "tanh": 10, "sigmoid": 10, "erf": 12, "pow": 16, "sin": 12, "cos": 12,
               "div": 4, "sqrt": 4, "rsqrt": 4, "reciprocal": 4, "floordiv": 2, "mod": 2}
 
@@ -244,11 +245,13 @@ def _outline(em, var_names):
     return sub, tuple(args[-3:]), chunk, ctx
 
 
-def _finish(em, sub, chunk, ctx, extent: int) -> None:
-    """Close the outlined function and call the pool at the kernel's position."""
+def _finish(em, sub, chunk, ctx, extent) -> None:
+    """Close the outlined function and call the pool at the kernel's position (over
+    ``0 <= i < extent``, an int or an i64 value)."""
     sub.builder.ret_void()
     ir.IRBuilder(sub.entry).branch(sub.fn.blocks[1])
-    em.builder.call(_parallel_for(em.module), [chunk, ctx, ir.Constant(I64, 0), ir.Constant(I64, extent)])
+    extent = ir.Constant(I64, extent) if isinstance(extent, int) else extent
+    em.builder.call(_parallel_for(em.module), [chunk, ctx, ir.Constant(I64, 0), extent])
 
 
 def emit_loop(em, s: Loop) -> None:
@@ -282,8 +285,18 @@ def emit_gemm(em, s: Gemm) -> None:
     module = em.module
     itemsize = 4 if s.dtype == "f32" else 8
     ty = ir.FloatType() if s.dtype == "f32" else ir.DoubleType()
-    sub, (lo, hi, tid), chunk, ctx = _outline(em, [])
+    # The pool hands out pieces 0..P, P = min(threads, chunks), each a contiguous run of the chunks:
+    # a thread packs B once for its run (the pool's usual 8 pieces per thread would pack it again
+    # for every piece)
+    threads = em.builder.call(_declare(module, NUM_THREADS, ir.FunctionType(I32, [])), [])
+    threads = em.builder.zext(threads, I64)
+    em.vars[_PIECES] = em.builder.select(em.builder.icmp_signed("<", threads, ir.Constant(I64, chunks)), threads,
+                                         ir.Constant(I64, chunks))
+    sub, (plo, phi, tid), chunk, ctx = _outline(em, [_PIECES])
+    pieces = em.vars.pop(_PIECES)
     b = sub.builder
+    lo = b.sdiv(b.mul(plo, ir.Constant(I64, chunks)), sub.vars[_PIECES])
+    hi = b.sdiv(b.mul(phi, ir.Constant(I64, chunks)), sub.vars[_PIECES])
     out, abuf, bbuf = sub.bufs[s.out], sub.bufs[s.a.buf], sub.bufs[s.b.buf]
     pa = pb = None
     if s.scratch:
@@ -298,56 +311,28 @@ def emit_gemm(em, s: Gemm) -> None:
     def c(v):
         return ir.Constant(I64, v)
 
-    if batch == 1 and rows:
-        # one product split by rows: each thread packs every block of B once for all its chunks
-        # (a chunk per sub-GEMM would pack all of B again for each of its 16 rows)
-        aptr = b.gep(abuf, [c(s.a.offset)], source_etype=ty, inbounds=True)
-        bptr = b.gep(bbuf, [c(s.b.offset)], source_etype=ty, inbounds=True)
-        gemm._driver(b, module, p, s.dtype, ty, aptr, bptr, out, pa, pb, ep=ep, row0=c(0), chunks=(lo, hi, rows))
-        _finish(em, sub, chunk, ctx, chunks)
-        return
-    with gemm.counted(b, lo, hi, 1, "chunk") as ci:
-        bi = b.sdiv(ci, c(per_batch))
-        aoff, boff, coff = c(s.a.offset), c(s.b.offset), c(0)
+    # A thread's chunks lo..hi are whole batch entries, or row chunks of them: per batch entry it
+    # runs the driver once over its chunks there, so each block of B is packed once per thread and
+    # entry (a driver per 16-row chunk packed all of B again for each: a 64 x 784 x 256 product
+    # packed W^T four times)
+    first, last = b.sdiv(lo, c(per_batch)), b.sdiv(b.add(hi, c(per_batch - 1)), c(per_batch))
+    with gemm.counted(b, first, last, 1, "entry") as bi:
+        aoff, boff = c(s.a.offset), c(s.b.offset)
         rest = bi
         for d in reversed(range(len(p.batch))):  # the batch index, innermost dimension last
             idx = b.srem(rest, c(p.batch[d]))
             rest = b.sdiv(rest, c(p.batch[d]))
             aoff = b.add(aoff, b.mul(idx, c(p.a_batch[d])))
             boff = b.add(boff, b.mul(idx, c(p.b_batch[d])))
-        coff = b.mul(bi, c(p.m * p.n))
-        row0 = b.mul(bi, c(p.m))  # the epilogue's row: over batch + (m,), flattened
         aptr = b.gep(abuf, [aoff], source_etype=ty, inbounds=True)
         bptr = b.gep(bbuf, [boff], source_etype=ty, inbounds=True)
-        cptr = b.gep(out, [coff], source_etype=ty, inbounds=True)
-        if not rows:
-            gemm._driver(b, module, p, s.dtype, ty, aptr, bptr, cptr, pa, pb, **_epilogue_args(ep, row0))
-        else:
-            r0 = b.mul(b.srem(ci, c(per_batch)), c(rows))
-            aptr = b.gep(aptr, [b.mul(r0, c(p.rsa))], source_etype=ty, inbounds=True)
-            cptr = b.gep(cptr, [b.mul(r0, c(p.n))], source_etype=ty, inbounds=True)
-            row0 = b.add(row0, r0)
-            tail = p.m - (per_batch - 1) * rows
-            full_bb, tail_bb, join = (sub.fn.append_basic_block(f"rows.{n}") for n in ("full", "tail", "join"))
-            b.cbranch(b.icmp_signed("<", b.add(r0, c(rows)), c(p.m + 1)), full_bb, tail_bb)
-            for bb, m in ((full_bb, rows), (tail_bb, tail)):
-                b.position_at_end(bb)
-                gemm._driver(b, module, _sub_plan(p, m), s.dtype, ty, aptr, bptr, cptr, pa, pb,
-                             **_epilogue_args(ep, row0))
-                b.branch(join)
-            b.position_at_end(join)
-    _finish(em, sub, chunk, ctx, chunks)
-
-
-def _epilogue_args(ep, row0) -> dict:
-    """The driver's epilogue arguments: none for a plain GEMM, so the driver of a template without
-    epilogues is called exactly as ``gemm.emit`` calls it."""
-    return {} if ep is None else {"ep": ep, "row0": row0}
-
-
-def _sub_plan(p: gemm.Plan, m: int) -> gemm.Plan:
-    """The plan of ``m`` of ``p``'s rows: same tiles and packing (so the same scratch suffices)."""
-    sub = copy.copy(p)
-    sub.m = m
-    sub.batch = sub.a_batch = sub.b_batch = ()
-    return sub
+        cptr = b.gep(out, [b.mul(bi, c(p.m * p.n))], source_etype=ty, inbounds=True)
+        row0 = b.mul(bi, c(p.m))  # the epilogue's row: over batch + (m,), flattened
+        span = None
+        if rows:
+            base = b.mul(bi, c(per_batch))
+            clo, chi = b.sub(lo, base), b.sub(hi, base)
+            span = (b.select(b.icmp_signed("<", clo, c(0)), c(0), clo),
+                    b.select(b.icmp_signed(">", chi, c(per_batch)), c(per_batch), chi), rows)
+        gemm._driver(b, module, p, s.dtype, ty, aptr, bptr, cptr, pa, pb, ep=ep, row0=row0, chunks=span)
+    _finish(em, sub, chunk, ctx, pieces)

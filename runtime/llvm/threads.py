@@ -39,6 +39,7 @@ VOID, I1, I32, I64, PTR = ir.VoidType(), ir.IntType(1), ir.IntType(32), ir.IntTy
 CHUNK_FN = ir.FunctionType(VOID, [PTR, I64, I64, I32])
 PARALLEL_FOR = "graphc_parallel_for"
 THREAD_SCRATCH = "graphc_thread_scratch"
+NUM_THREADS = "graphc_get_num_threads"
 _FUTEX_WAIT, _FUTEX_WAKE = 128, 129  # the _PRIVATE variants
 _SYS_FUTEX = {"x86_64": 202, "aarch64": 98, "riscv64": 98}
 
@@ -362,7 +363,7 @@ class _Gen:
         b.ret_void()
 
     def api(self):
-        f, b = self.fn("graphc_get_num_threads", I32, [], internal=False)
+        f, b = self.fn(NUM_THREADS, I32, [], internal=False)
         b.ret(self.load(b, "want", "monotonic"))
         f, b = self.fn("graphc_set_num_threads", VOID, [I32], internal=False)
         n = f.args[0]
