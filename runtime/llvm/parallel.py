@@ -285,13 +285,18 @@ def emit_gemm(em, s: Gemm) -> None:
     module = em.module
     itemsize = 4 if s.dtype == "f32" else 8
     ty = ir.FloatType() if s.dtype == "f32" else ir.DoubleType()
-    # The pool hands out pieces 0..P, P = min(threads, chunks), each a contiguous run of the chunks:
-    # a thread packs B once for its run (the pool's usual 8 pieces per thread would pack it again
-    # for every piece)
-    threads = em.builder.call(_declare(module, NUM_THREADS, ir.FunctionType(I32, [])), [])
-    threads = em.builder.zext(threads, I64)
-    em.vars[_PIECES] = em.builder.select(em.builder.icmp_signed("<", threads, ir.Constant(I64, chunks)), threads,
-                                         ir.Constant(I64, chunks))
+    # The pool hands out pieces 0..P, each a contiguous run of the chunks. Run alone (one thread)
+    # the whole range is one run: B is packed once per block, not once per 16-row chunk. On more
+    # threads, a product split by rows has 2 pieces per thread (B packed twice per thread; with
+    # one piece each, a thread that starts late or runs slow holds up the step), a batch one
+    # piece per chunk (claimed dynamically; each entry has its own B anyway).
+    if batch == 1:
+        threads = em.builder.zext(em.builder.call(_declare(module, NUM_THREADS, ir.FunctionType(I32, [])), []), I64)
+        want = em.builder.mul(threads, ir.Constant(I64, 2))
+        em.vars[_PIECES] = em.builder.select(em.builder.icmp_signed("<", want, ir.Constant(I64, chunks)), want,
+                                             ir.Constant(I64, chunks))
+    else:
+        em.vars[_PIECES] = ir.Constant(I64, chunks)
     sub, (plo, phi, tid), chunk, ctx = _outline(em, [_PIECES])
     pieces = em.vars.pop(_PIECES)
     b = sub.builder
