@@ -13,6 +13,8 @@ from __future__ import annotations
 from itertools import repeat
 from operator import attrgetter, is_
 
+from .nn import _registry
+
 _data_of = attrgetter("_data")
 _flags_of = attrgetter("_requires_grad", "_device")
 _training_of = attrgetter("training")
@@ -20,7 +22,9 @@ _grad_of = attrgetter("_grad")
 
 
 class Guards:
-    def __init__(self, bound: list, modules: list, optimizers: list, grad_reads: list):
+    def __init__(self, bound: list, modules: list, optimizers: list, grad_reads: list, tree: list = ()):
+        self.tree = [(m, _children(m)) for m in tree]  # every module the trace called, and what it held
+        self.tree_version = _registry.VERSION[0]
         self.tensors = bound  # bound tensors
         self.arrays = [t._data for t in bound]  # kept alive, so that their ids stay theirs
         self.flags = [_flags_of(t) for t in bound]  # (requires_grad, device)
@@ -33,6 +37,12 @@ class Guards:
 
     def why(self) -> str | None:
         """None while every guard holds, else what changed (for the recompilation log)."""
+        if _registry.VERSION[0] != self.tree_version:  # some module's registry changed somewhere
+            for m, held in self.tree:
+                now = _children(m)
+                if len(now) != len(held) or any(k != j or v is not w for (k, v), (j, w) in zip(now, held)):
+                    return f"a parameter, buffer or submodule of {type(m).__name__} was replaced or removed"
+            self.tree_version = _registry.VERSION[0]  # (not one of these modules': nothing to recompile)
         tensors = self.tensors
         if not all(map(is_, map(_data_of, tensors), self.arrays)) or list(map(_flags_of, tensors)) != self.flags:
             return self._tensor_change()
@@ -58,6 +68,11 @@ class Guards:
         return "a bound tensor changed"
 
 
+def _children(m) -> list:
+    """What a module holds, by name: its parameters, buffers and submodules (compared by identity)."""
+    return [(k, v) for d in (m._parameters, m._buffers, m._modules) for k, v in d.items()]
+
+
 def optimizer_structure(opt):
     """What of an optimizer decides the graph: its params per group, the options' structure,
     and which state each parameter has. (Checked on every call of a compiled step, so the
@@ -67,7 +82,10 @@ def optimizer_structure(opt):
                 for k, v in g.items() if k != "params"])
               for g in opt.param_groups]
     state = opt.state
-    return groups, list(map(id, state)), list(map(frozenset, state.values()))
+    # (the state tensors by identity: load_state_dict replaces them, and the compiled step must
+    # then update the new ones; the old ones stay alive in the guard's bound tensors, so an id is
+    # never reused while it is compared)
+    return groups, list(map(id, state)), [(tuple(s), tuple(map(id, s.values()))) for s in state.values()]
 
 
 _NUMBERS = {float, int}

@@ -50,9 +50,51 @@ def _recompiles_because(change, reason, caplog):
     (lambda m, o: m.eval(), "switched between train() and eval()"),
     (lambda m, o: o.param_groups[0].update(momentum=0.0), "param groups or state changed"),
     (lambda m, o: o.state.clear(), "param groups or state changed"),
+    (lambda m, o: o.load_state_dict(o.state_dict()), "param groups or state changed"),  # new state tensors
+    (lambda m, o: setattr(m, "3", nn.Linear(8, 3)), "submodule of Sequential was replaced"),
+    (lambda m, o: setattr(m[0], "bias", nn.Parameter(graphc.zeros(8))), "submodule of Linear was replaced"),
 ])
 def test_each_guard_compiles_a_new_version_and_says_why(change, reason, caplog):
     _recompiles_because(change, reason, caplog)
+
+
+@pytest.mark.parametrize("replace", ["parameter", "submodule"])
+def test_a_replaced_parameter_or_submodule_is_used_from_then_on(replace):
+    graphc.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    f = graphc.compile(model)
+    x = graphc.ones(2, 4)
+    with graphc.no_grad():
+        before = f(x).numpy()
+        if replace == "parameter":
+            model[2].weight = nn.Parameter(graphc.zeros(2, 3))
+        else:
+            model[2] = nn.Linear(3, 2)
+        np.testing.assert_allclose(f(x).numpy(), model(x).numpy(), rtol=1e-6)
+        assert not np.allclose(f(x).numpy(), before)
+        f(x)
+    assert f.compile_count == 2
+    other = nn.Linear(2, 2)  # a module the trace never called: no recompilation
+    other.weight = nn.Parameter(graphc.zeros(2, 2))
+    with graphc.no_grad():
+        f(x)
+    assert f.compile_count == 2
+
+
+def test_after_load_state_dict_the_optimizers_new_state_is_updated():
+    model, opt, step, x, y = _setup()
+    eager_model, eager_opt, eager_step, _, _ = _setup()
+    for _ in range(3):
+        step(x, y)
+        eager_step.fn(x, y)
+    opt.load_state_dict(eager_opt.state_dict())  # new momentum tensors (same values)
+    for _ in range(2):
+        step(x, y)
+        eager_step.fn(x, y)
+    for p, q in zip(model.parameters(), eager_model.parameters()):
+        np.testing.assert_allclose(opt.state[p]["momentum_buffer"].numpy(), eager_opt.state[q]["momentum_buffer"].numpy(),
+                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_a_changed_learning_rate_is_read_per_call_without_recompiling():

@@ -28,6 +28,7 @@ from graphc.ir.errors import GraphcError, GraphcTypeError, GraphcValueError
 from graphc.tensor import Tensor
 
 from .. import _dispatch
+from ._registry import Registry
 from .parameter import Parameter
 
 
@@ -97,10 +98,10 @@ class Module:
             raise GraphcTypeError(f"{type(self).__name__}.__init__() got unexpected arguments",
                                   fix="Module.__init__ takes no arguments: call super().__init__()")
         object.__setattr__(self, "training", True)
-        object.__setattr__(self, "_parameters", OrderedDict())
-        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_parameters", Registry())  # (changes bump _registry.VERSION: see there)
+        object.__setattr__(self, "_buffers", Registry())
         object.__setattr__(self, "_non_persistent_buffers_set", set())
-        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_modules", Registry())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
         object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
 
