@@ -318,3 +318,50 @@ def _no_grad():
     from .autograd import no_grad
 
     return no_grad()
+
+
+class JournalingTracer(Tracer):
+    """A tracer that remembers the Python state a trace changes (``.grad``, module buffers,
+    optimizer state), so that :meth:`undo` leaves the model and optimizer as they were."""
+
+    def __init__(self, name: str, serial_start: int):
+        super().__init__(name, serial_start)
+        self.saved_grads: dict[int, tuple] = {}
+        self.saved_buffers: dict[int, tuple] = {}
+        self.saved_state: dict[int, tuple] = {}
+        self.optimizers = _NoteOnInsert(self._save_optimizer)
+
+    def note_grad(self, t, write: bool) -> None:
+        if t._tnode is None and id(t) not in self.saved_grads:
+            self.saved_grads[id(t)] = (t, t._grad)
+        super().note_grad(t, write)
+
+    def note_module(self, module) -> None:
+        for _, m in module.named_modules():
+            if id(m) not in self.saved_buffers:
+                self.saved_buffers[id(m)] = (m, dict(m._buffers))
+        super().note_module(module)
+
+    def _save_optimizer(self, opt) -> None:
+        self.saved_state[id(opt)] = (opt, {p: dict(s) for p, s in opt.state.items()})
+
+    def undo(self) -> None:
+        for t, grad in self.saved_grads.values():
+            t._grad = grad
+        for m, buffers in self.saved_buffers.values():
+            m._buffers.clear()
+            m._buffers.update(buffers)
+        for opt, state in self.saved_state.values():
+            opt.state.clear()
+            opt.state.update(state)
+
+
+class _NoteOnInsert(dict):
+    def __init__(self, on_new):
+        super().__init__()
+        self._on_new = on_new
+
+    def __setitem__(self, key, value):
+        if key not in self:
+            self._on_new(value)
+        super().__setitem__(key, value)

@@ -32,7 +32,7 @@ from graphc.ir.errors import GraphcTypeError, GraphcValueError, TraceError
 
 from . import _dispatch
 from ._guards import Guards
-from ._trace import Tracer
+from ._trace import JournalingTracer, Tracer
 from .tensor import Tensor
 from .tensor import _serial as _tensor_serial  # (graphc.tensor is the factory function)
 
@@ -295,10 +295,11 @@ class CompiledFunction:
         """Trace one call on ``args`` (running nothing) and return ``(tracer, graph, inputs, out_tree,
         grad_writes)``: the unoptimised graph, its input placeholders with argument positions, the
         return structure, and the leaves whose ``.grad`` the step writes. ``tracer_class`` (a
-        :class:`Tracer` subclass) lets ``graphc.export`` journal what the trace changes."""
+        :class:`Tracer` subclass; default: a JournalingTracer, undone if the trace fails) lets
+        ``graphc.export`` journal what the trace changes."""
         from graphc.ir import TensorType
 
-        tracer = (tracer_class or Tracer)(self.name, next(_tensor_serial))
+        tracer = (tracer_class or JournalingTracer)(self.name, next(_tensor_serial))
         inputs = []
         sym_args = []
         for i, a in enumerate(args):
@@ -315,10 +316,12 @@ class CompiledFunction:
                         sym_args[-1]._grad = tracer.make_symbolic(gp, False)
             else:
                 sym_args.append(a)
+        options = _optimizer_options()
         prev = _dispatch.tracer
         _dispatch.tracer = tracer
         try:
             result = self.fn(*sym_args)
+            _check_options_unchanged(options, self.name)
             out_tree, out_tensors = _flatten(result)
             outputs = [tracer.node_of(t) for t in out_tensors]
             for p, i in inputs:  # an argument changed in place (x.add_(1)): the caller's tensor is updated
@@ -333,6 +336,11 @@ class CompiledFunction:
                     outputs.append(node)
             device = _step_device(args, tracer)
             grad_writes = _materialize(tracer, device)
+        except BaseException:
+            if tracer_class is None:  # a failed trace leaves no traced tensor in .grad, state or options
+                tracer.undo()
+                _restore_options(options)
+            raise
         finally:
             _dispatch.tracer = prev
         graph = tracer.graph
@@ -393,6 +401,35 @@ class CompiledFunction:
         entry.executable = get_backend(backend, **options).compile(graph)
         entry.backend = backend
         return entry
+
+
+def _optimizer_options() -> list:
+    """Every live optimizer's param-group options (not the params), to compare after a trace."""
+    from .optim.optimizer import LIVE
+
+    return [(opt, [[(k, v) for k, v in g.items() if k != "params"] for g in opt.param_groups]) for opt in list(LIVE)]
+
+
+def _restore_options(before: list) -> None:
+    for opt, groups in before:
+        for old, g in zip(groups, opt.param_groups):
+            g.update(old)
+
+
+def _check_options_unchanged(before: list, name: str) -> None:
+    """A trace that changed an optimizer option (a scheduler's step(), ``g["lr"] *= 0.9``) would
+    compile a step whose Python side effect never happens again: refuse it, naming the option."""
+    for opt, groups in before:
+        for i, (old, g) in enumerate(zip(groups, opt.param_groups)):
+            for k, v in old:
+                now = g.get(k)
+                if now is v or (not isinstance(now, Tensor) and not isinstance(v, Tensor) and now == v):
+                    continue
+                raise TraceError(f"{name} changed param_groups[{i}][{k!r}] of a {type(opt).__name__} optimizer "
+                                 f"({v!r} -> {now!r}) while being traced: Python code in a compiled function runs only "
+                                 "when it is traced, so later calls would never change it",
+                                 fix="call scheduler.step() (or change the option) outside the compiled function, "
+                                     "between calls: the compiled step reads the options afresh at every call")
 
 
 def _grad_node(tracer, sym):

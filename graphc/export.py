@@ -26,7 +26,7 @@ import numpy as np
 
 from graphc.ir.errors import ExportError, GraphcError
 
-from ._trace import Tracer
+from ._trace import JournalingTracer
 from .compile import CompiledFunction, compile
 from .safetensors_io import encode
 from .tensor import Tensor
@@ -113,53 +113,6 @@ def _last_call_arguments(cf: CompiledFunction):
     return None
 
 
-class _JournalingTracer(Tracer):
-    """A tracer that remembers the Python state a trace changes (``.grad``, module buffers,
-    optimizer state), so that :meth:`undo` leaves the model and optimizer as they were."""
-
-    def __init__(self, name: str, serial_start: int):
-        super().__init__(name, serial_start)
-        self.saved_grads: dict[int, tuple] = {}
-        self.saved_buffers: dict[int, tuple] = {}
-        self.saved_state: dict[int, tuple] = {}
-        self.optimizers = _NoteOnInsert(self._save_optimizer)
-
-    def note_grad(self, t, write: bool) -> None:
-        if t._tnode is None and id(t) not in self.saved_grads:
-            self.saved_grads[id(t)] = (t, t._grad)
-        super().note_grad(t, write)
-
-    def note_module(self, module) -> None:
-        for _, m in module.named_modules():
-            if id(m) not in self.saved_buffers:
-                self.saved_buffers[id(m)] = (m, dict(m._buffers))
-        super().note_module(module)
-
-    def _save_optimizer(self, opt) -> None:
-        self.saved_state[id(opt)] = (opt, {p: dict(s) for p, s in opt.state.items()})
-
-    def undo(self) -> None:
-        for t, grad in self.saved_grads.values():
-            t._grad = grad
-        for m, buffers in self.saved_buffers.values():
-            m._buffers.clear()
-            m._buffers.update(buffers)
-        for opt, state in self.saved_state.values():
-            opt.state.clear()
-            opt.state.update(state)
-
-
-class _NoteOnInsert(dict):
-    def __init__(self, on_new):
-        super().__init__()
-        self._on_new = on_new
-
-    def __setitem__(self, key, value):
-        if key not in self:
-            self._on_new(value)
-        super().__setitem__(key, value)
-
-
 class _Traced:
     """One function traced and optimised, with what each placeholder reads."""
 
@@ -180,7 +133,7 @@ class _Exporter:
         self.fallback_names: dict[int, str] = {}
         self.fixed: list[str] = []
         self.prefixes: set[str] = set()
-        self.journal: list[_JournalingTracer] = []  # every tracer made, to undo in reverse
+        self.journal: list[JournalingTracer] = []  # every tracer made, to undo in reverse
 
     # ------------------------------------------------------------------ tracing
     def _trace(self, cf: CompiledFunction, args) -> _Traced:
@@ -198,8 +151,8 @@ class _Exporter:
         self._name_tensors(traced)
         return traced
 
-    def _journaling_tracer(self, name: str, serial_start: int) -> _JournalingTracer:
-        tracer = _JournalingTracer(name, serial_start)
+    def _journaling_tracer(self, name: str, serial_start: int) -> JournalingTracer:
+        tracer = JournalingTracer(name, serial_start)
         self.journal.append(tracer)
         return tracer
 

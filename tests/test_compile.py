@@ -502,3 +502,47 @@ def test_backward_on_a_compiled_functions_result_says_to_compile_the_step():
     with pytest.raises(AutogradError, match="does not require grad") as e:
         y.sum().backward()  # (a result computed from it eagerly: the generic message, with the hint)
     assert "graphc.compile'd function" in e.value.fix
+
+
+def test_a_scheduler_stepped_inside_the_compiled_function_is_refused_and_nothing_changes():
+    model = _mlp()
+    opt = graphc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = graphc.optim.lr_scheduler.StepLR(opt, 1, gamma=0.5)
+    x, y = (t[0] for t in _data(1, (4, 12), 5))
+
+    def step(x, y):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        sched.step()  # Python: it would run only while tracing
+        return x.sum()
+
+    with pytest.raises(TraceError, match=r"changed param_groups\[0\]\['lr'\] of a SGD optimizer \(0.1 -> 0.05\)") as e:
+        graphc.compile(step)(x, y)
+    assert "outside the compiled function" in e.value.fix
+    assert opt.param_groups[0]["lr"] == 0.1 and not opt.state
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_a_failed_trace_leaves_grads_and_optimizer_state_as_they_were():
+    model = _mlp()
+    opt = graphc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    xs, ys = _data(2, (4, 12), 5)
+    _train(model, opt, xs[:1], ys[:1], compiled=False)  # eager: .grad and momentum exist
+    grads = [p.grad for p in model.parameters()]
+    state = {p: dict(s) for p, s in opt.state.items()}
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        if loss > 1:  # data-dependent: refused while tracing
+            return loss
+        return loss * 2
+
+    with pytest.raises(TraceError):
+        graphc.compile(step)(xs[1], ys[1])
+    assert [p.grad for p in model.parameters()] == grads  # the same tensors, none traced
+    assert all(g._tnode is None for g in grads)
+    assert {p: dict(s) for p, s in opt.state.items()} == state

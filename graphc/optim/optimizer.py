@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import functools
 import warnings
+import weakref
 from collections import defaultdict
 from itertools import chain
 
@@ -28,6 +29,8 @@ from graphc import _dispatch
 from graphc.autograd import enable_grad, no_grad
 from graphc.ir.errors import GraphcTypeError, GraphcValueError
 from graphc.tensor import Tensor
+
+LIVE: weakref.WeakSet = weakref.WeakSet()  # every optimizer made
 
 __all__ = ["Optimizer", "required"]
 
@@ -82,6 +85,7 @@ class Optimizer:
     """
 
     def __init__(self, params, defaults: dict):
+        LIVE.add(self)  # (graphc.compile checks that a trace leaves every optimizer's options alone)
         self.defaults = defaults
         if isinstance(params, Tensor):
             raise GraphcTypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
