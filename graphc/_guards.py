@@ -46,14 +46,15 @@ class Guards:
         tensors = self.tensors
         if not all(map(is_, map(_data_of, tensors), self.arrays)) or list(map(_flags_of, tensors)) != self.flags:
             return self._tensor_change()
-        if list(map(_training_of, self.modules)) != self.module_state:
+        if self.modules and list(map(_training_of, self.modules)) != self.module_state:
             m = next(m for m, was in zip(self.modules, self.module_state) if m.training != was)
             return f"{type(m).__name__} switched between train() and eval()"
-        if list(map(is_, map(_grad_of, self.grad_tensors), repeat(None))) != self.grad_state:
+        if self.grad_tensors and list(map(is_, map(_grad_of, self.grad_tensors), repeat(None))) != self.grad_state:
             return "a parameter's .grad appeared or was cleared"
-        for o, was in zip(self.optimizers, self.optimizer_state):
-            if optimizer_structure(o) != was:
-                return "the optimizer's param groups or state changed"
+        if self.optimizers:
+            for o, was in zip(self.optimizers, self.optimizer_state):
+                if optimizer_structure(o) != was:
+                    return "the optimizer's param groups or state changed"
         return None
 
     def _tensor_change(self) -> str:

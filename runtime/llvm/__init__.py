@@ -9,6 +9,7 @@ time, so a call costs a few pointer writes and one native call.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import hashlib
 import uuid
@@ -68,8 +69,8 @@ class LLVMExecutable:
         kernels = self.program.kernels
         jobs = min(compile_jobs(), len(kernels) // PART_KERNELS)
         salt = key[:12] if key else uuid.uuid4().hex[:12]
-        parts = (lambda: build_parts(kernels, slots, graph.name, first_assign, profile, jobs, salt)) if jobs > 1 else None
-        self.jit = JitModule(lambda: build_module(kernels, slots, graph.name, first_assign, profile), key, parts)
+        parts = (lambda: build_parts(kernels, slots, graph.name, first_assign, profile, jobs, salt, bound=True)) if jobs > 1 else None
+        self.jit = JitModule(lambda: build_module(kernels, slots, graph.name, first_assign, profile, bound=True), key, parts)
         self.kernel_count = len(self.program.kernels)
         self.table = np.zeros(len(slots), np.uint64)
         self.kernel_ns = np.zeros(len(self.program.kernels), np.int64)
@@ -77,6 +78,9 @@ class LLVMExecutable:
         if profile:
             self.table[slots["prof"]] = self.kernel_ns.ctypes.data
         self._table_address = self.table.ctypes.data
+        # the step bound to this table: its address in the module's cell, a call with no argument
+        ctypes.c_void_p.from_address(self.jit.table_cell).value = self._table_address
+        self._step = self.jit.bound_entry
         # temporaries: one arena, at the memory plan's offsets (buffers the plan does not know
         # of, such as operands the lowering chose to store, go after it)
         plan = graph.meta.get("memory_plan")
@@ -133,7 +137,7 @@ class LLVMExecutable:
             o = np.empty(shape, dtype)
             table[slot] = o.ctypes.data
             outs[index] = o
-        self.jit.entry(self._table_address)
+        self._step()
         for array, copy, written in self._staged:
             if written:
                 np.copyto(array, copy)
