@@ -10,6 +10,10 @@ graph nodes instead of computing.
 
 from __future__ import annotations
 
+import sys
+import threading
+import types
+
 import numpy as np
 
 from graphc.ir import TensorType, get_op
@@ -19,8 +23,28 @@ from graphc.ir.source import user_location
 
 from .autograd import SavedValue, TapeNode, VersionCounter, is_grad_enabled
 
-# set by graphc.compile while it traces: an object with apply(op, inputs, attrs) -> Tensor
-tracer = None
+
+class _PerThread(threading.local):
+    tracer = None  # set by graphc.compile while it traces: apply(op, inputs, attrs) -> Tensor
+
+
+_state = _PerThread()
+
+
+class _Module(types.ModuleType):
+    """``_dispatch.tracer`` is per thread: a trace in one thread leaves the ops, ``backward()``
+    and ``.grad`` of every other thread eager."""
+
+    @property
+    def tracer(self):
+        return _state.tracer
+
+    @tracer.setter
+    def tracer(self, value) -> None:
+        _state.tracer = value
+
+
+sys.modules[__name__].__class__ = _Module
 
 # ops whose numpy reference may return a view of its first input (a PyTorch view op)
 VIEW_OPS = frozenset({"reshape", "permute", "expand", "slice"})
@@ -41,6 +65,7 @@ def apply(op: str, *inputs, **attrs):
     """Run ``op`` on tensors and return the result tensor (recording it for autograd)."""
     from .tensor import Tensor
 
+    tracer = _state.tracer
     if tracer is not None and tracer.active(inputs):
         return tracer.apply(op, inputs, attrs)
     opdef = get_op(op)
@@ -62,6 +87,7 @@ def apply(op: str, *inputs, **attrs):
 
 def apply_inplace(target, op: str, *others, **attrs):
     """``target = op(target, *others)`` written into target's memory, as PyTorch's ``op_``."""
+    tracer = _state.tracer
     if tracer is not None and tracer.active((target, *others)):
         return tracer.apply_inplace(target, op, others, attrs)
     grad = needs_grad((target, *others))
@@ -145,6 +171,7 @@ def operand(x):
 
     if isinstance(x, Tensor):
         return x
+    tracer = _state.tracer
     if tracer is not None and hasattr(x, "getter") and isinstance(x, float):
         return tracer.hyper_tensor(x)  # an optimizer hyperparameter: a hyper placeholder
     if isinstance(x, (bool, int, float, np.number, np.bool_)):

@@ -24,6 +24,7 @@ import contextlib
 import functools
 import gc
 import logging
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +38,11 @@ from .tensor import Tensor
 from .tensor import _serial as _tensor_serial  # (graphc.tensor is the factory function)
 
 log = logging.getLogger("graphc")
+
+# Compiling (tracing changes .grad, optimizer state and buffers while it runs) happens one at a
+# time per process; a compiled version's calls are serialised by its own lock (they share its
+# buffers). Reentrant: a compiled function may call another while it is traced.
+_BUILD_LOCK = threading.RLock()
 
 
 
@@ -115,7 +121,13 @@ class _Entry:
         # bound and const arrays are fixed while the guards hold (check() verifies the bound
         # ones), so only inputs and hypers are filled in per call
         if self._template is None:
-            self._prepare()
+            with _BUILD_LOCK:
+                if self._template is None:
+                    self._prepare()
+        with self._lock:  # the table, arena, cells and output buffers are this version's: one call at a time
+            return self._run(args)
+
+    def _run(self, args):
         arrays = self._template.copy()
         for i, x in self._inputs:
             arrays[i] = np.ascontiguousarray(args[x]._data)
@@ -140,6 +152,7 @@ class _Entry:
         return self._rebuild(outs)
 
     def _prepare(self) -> None:
+        self._lock = threading.Lock()
         assigned = {a.inputs[0] for a in self.graph.assigns}
         for p, (kind, x) in zip(self.graph.placeholders, self.bindings):  # (bound arrays are fixed while the guards hold)
             if p in assigned and kind == "bound":
@@ -217,6 +230,11 @@ class CompiledFunction:
         # the steady state: the version that ran last runs again (one tuple compare and its guards)
         if last is not None and last.sig == sig and last.deferred is None and last.guards.why() is None:
             return last(args)
+        with _BUILD_LOCK:  # one trace at a time: a trace changes the model's Python state while it runs
+            return self._find_or_build(args, sig)
+
+    def _find_or_build(self, args, sig):
+        last = self._last
         entries = self._entries.get(sig)
         reason = "first call" if not self._entries else "new input shapes, dtypes or requires_grad"
         if entries:

@@ -546,3 +546,55 @@ def test_a_failed_trace_leaves_grads_and_optimizer_state_as_they_were():
     assert [p.grad for p in model.parameters()] == grads  # the same tensors, none traced
     assert all(g._tnode is None for g in grads)
     assert {p: dict(s) for p, s in opt.state.items()} == state
+
+
+def test_calls_from_several_python_threads_give_eager_results():
+    # a compiled version's calls share its buffers: they are serialised, never interleaved
+    import threading
+
+    graphc.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+    f = graphc.compile(model)
+    rng = np.random.default_rng(0)
+    xs = [graphc.tensor(rng.normal(size=(8, 64)).astype(np.float32)) for _ in range(3)]
+    with graphc.no_grad():
+        want = [model(x).numpy() for x in xs]
+        f(xs[0])
+    wrong = []
+
+    def work(i):
+        with graphc.no_grad():
+            for _ in range(400):
+                if not np.allclose(f(xs[i]).numpy(), want[i], rtol=1e-4, atol=1e-5):
+                    wrong.append(i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not wrong
+
+
+def test_a_trace_in_one_thread_leaves_other_threads_eager():
+    import threading
+
+    model = nn.Linear(4, 4)
+    seen, stop = [], threading.Event()
+
+    def eager():
+        a = graphc.ones(3, 3)
+        while not stop.is_set():
+            b = (a * 2 + 1).sum()
+            seen.append(b._tnode is None and float(b) == 27.0)
+
+    t = threading.Thread(target=eager)
+    t.start()
+    try:
+        for i in range(20):  # each a fresh trace
+            with graphc.no_grad():
+                graphc.compile(lambda x: model(x).relu().sum())(graphc.ones(2, 4) * i)
+    finally:
+        stop.set()
+        t.join()
+    assert seen and all(seen)
