@@ -22,8 +22,9 @@ _grad_of = attrgetter("_grad")
 
 
 class Guards:
-    def __init__(self, bound: list, modules: list, optimizers: list, grad_reads: list, tree: list = ()):
-        self.tree = [(m, _children(m)) for m in tree]  # every module the trace called, and what it held
+    def __init__(self, bound: list, modules: list, optimizers: list, grad_reads: list, tree: list = (),
+                 optimizer_state: list | None = None):
+        self.tree = [(m, _children(m), _plain(m)) for m in tree]  # every module the trace called, and what it held
         self.tree_version = _registry.VERSION[0]
         self.tensors = bound  # bound tensors
         self.arrays = [t._data for t in bound]  # kept alive, so that their ids stay theirs
@@ -31,17 +32,21 @@ class Guards:
         self.modules = modules
         self.module_state = [m.training for m in modules]
         self.optimizers = optimizers
-        self.optimizer_state = [optimizer_structure(o) for o in optimizers]
+        # (as the trace found them: a step that creates state holds only while it does not exist)
+        self.optimizer_state = optimizer_state if optimizer_state is not None else [optimizer_structure(o) for o in optimizers]
         self.grad_tensors = [t for t, _ in grad_reads]
         self.grad_state = [bool(was_none) for _, was_none in grad_reads]
 
     def why(self) -> str | None:
         """None while every guard holds, else what changed (for the recompilation log)."""
         if _registry.VERSION[0] != self.tree_version:  # some module's registry changed somewhere
-            for m, held in self.tree:
+            for m, held, plain in self.tree:
                 now = _children(m)
                 if len(now) != len(held) or any(k != j or v is not w for (k, v), (j, w) in zip(now, held)):
-                    return f"a parameter, buffer or submodule of {type(m).__name__} was replaced or removed"
+                    return f"a parameter, buffer, submodule or tensor attribute of {type(m).__name__} was replaced or removed"
+                if _plain(m) != plain:
+                    changed = min(k for k, _ in set(_plain(m).items()) ^ set(plain.items()))
+                    return f"the attribute {changed!r} of {type(m).__name__} changed"
             self.tree_version = _registry.VERSION[0]  # (not one of these modules': nothing to recompile)
         tensors = self.tensors
         if not all(map(is_, map(_data_of, tensors), self.arrays)) or list(map(_flags_of, tensors)) != self.flags:
@@ -69,9 +74,24 @@ class Guards:
         return "a bound tensor changed"
 
 
+_PLAIN_TYPES = (bool, int, float, str, type(None))
+
+
+def _plain(m) -> dict:
+    """A module's plain attributes (numbers, strings, None and tuples of them: the hyperparameters
+    a forward reads as constants), not its mode, which has a guard of its own."""
+    return {k: v for k, v in m.__dict__.items()
+            if k != "training" and (isinstance(v, _PLAIN_TYPES) or
+                                    (type(v) is tuple and all(isinstance(x, _PLAIN_TYPES) for x in v)))}
+
+
 def _children(m) -> list:
-    """What a module holds, by name: its parameters, buffers and submodules (compared by identity)."""
-    return [(k, v) for d in (m._parameters, m._buffers, m._modules) for k, v in d.items()]
+    """What a module holds, by name: its parameters, buffers and submodules, and tensors kept as
+    plain attributes (``self.mask = t``, bound like state), compared by identity."""
+    from .tensor import Tensor
+
+    held = [(k, v) for d in (m._parameters, m._buffers, m._modules) for k, v in d.items()]
+    return held + [(k, v) for k, v in m.__dict__.items() if isinstance(v, Tensor)]
 
 
 def optimizer_structure(opt):

@@ -98,6 +98,7 @@ class Tracer:
         self.modules: dict[int, object] = {}  # every module called, with its submodules
         self.training_reads: dict[int, object] = {}  # modules whose train/eval mode the trace read
         self.optimizers: dict[int, object] = {}
+        self.optimizer_structures: dict[int, object] = {}  # id -> structure when the trace first met it
         self.keep_alive: list = []  # real tensors the graph reads, kept alive while tracing
         self.grad_reads: list = []  # (leaf, grad was None) for .grad read before the trace wrote it
         self.input_leaves: list = []  # symbolic arguments that require grad: backward() reaches them
@@ -121,6 +122,12 @@ class Tracer:
         self.training_reads[id(module)] = module
 
     def note_optimizer(self, opt) -> None:
+        """An optimizer stepped in the trace: its structure as the trace found it is what the
+        compiled version depends on (the first step creates momentum buffers it did not read)."""
+        if id(opt) not in self.optimizers:
+            from ._guards import optimizer_structure
+
+            self.optimizer_structures[id(opt)] = optimizer_structure(opt)
         self.optimizers[id(opt)] = opt
 
     def note_grad(self, t, write: bool) -> None:

@@ -407,7 +407,8 @@ class CompiledFunction:
                        stage_source=stage_source, sig=sig, input_grads=tracer.input_grads)
         entry.device = device
         entry.guards = Guards([x for kind, x in bindings if kind == "bound"], list(tracer.training_reads.values()),
-                              list(tracer.optimizers.values()), tracer.grad_reads, list(tracer.modules.values()))
+                              list(tracer.optimizers.values()), tracer.grad_reads, list(tracer.modules.values()),
+                              [tracer.optimizer_structures[k] for k in tracer.optimizers])
         if backend == "llvm" and entry.guards.why() is not None:
             # its guards fail before it has even run (the first step of a training loop: it reads
             # every .grad as None and leaves them set), so it runs once: interpret it instead of

@@ -598,3 +598,34 @@ def test_a_trace_in_one_thread_leaves_other_threads_eager():
         stop.set()
         t.join()
     assert seen and all(seen)
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_zero_grad_before_or_after_the_step_trains_like_eager(where):
+    # with zero_grad() after opt.step(), every call starts with .grad None: the first step (which
+    # creates the momentum buffers) must still not be reused for the steady state
+    eager, comp = _clone_model(_mlp)
+    xs, ys = _data(5, (6, 12), 5)
+    results = []
+    for model, compiled in ((eager, False), (comp, True)):
+        step = _step_zeroing(model, where)
+        fn = graphc.compile(step) if compiled else step
+        results.append([fn(x, y).item() for x, y in zip(xs, ys)])
+    _assert_same(eager, comp, *results)
+
+
+def _step_zeroing(model, where):
+    opt = graphc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step(x, y):
+        if where == "before":
+            opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        if where == "after":
+            opt.zero_grad()
+        return loss
+
+    return step

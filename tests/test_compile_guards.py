@@ -51,8 +51,8 @@ def _recompiles_because(change, reason, caplog):
     (lambda m, o: o.param_groups[0].update(momentum=0.0), "param groups or state changed"),
     (lambda m, o: o.state.clear(), "param groups or state changed"),
     (lambda m, o: o.load_state_dict(o.state_dict()), "param groups or state changed"),  # new state tensors
-    (lambda m, o: setattr(m, "3", nn.Linear(8, 3)), "submodule of Sequential was replaced"),
-    (lambda m, o: setattr(m[0], "bias", nn.Parameter(graphc.zeros(8))), "submodule of Linear was replaced"),
+    (lambda m, o: setattr(m, "3", nn.Linear(8, 3)), "tensor attribute of Sequential was replaced"),
+    (lambda m, o: setattr(m[0], "bias", nn.Parameter(graphc.zeros(8))), "tensor attribute of Linear was replaced"),
 ])
 def test_each_guard_compiles_a_new_version_and_says_why(change, reason, caplog):
     _recompiles_because(change, reason, caplog)
@@ -78,6 +78,52 @@ def test_a_replaced_parameter_or_submodule_is_used_from_then_on(replace):
     other.weight = nn.Parameter(graphc.zeros(2, 2))
     with graphc.no_grad():
         f(x)
+    assert f.compile_count == 2
+
+
+def test_a_plain_attribute_a_forward_reads_is_guarded(caplog):
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 2)
+            self.temperature = 2.0
+            self.calls = 0  # (changed by the user between calls: a new version too, harmlessly)
+
+        def forward(self, x):
+            return self.lin(x) / self.temperature
+
+    m = Scaled()
+    f = graphc.compile(m)
+    x = graphc.ones(1, 3)
+    with graphc.no_grad():
+        f(x)
+        with caplog.at_level(logging.INFO, logger="graphc"):
+            m.temperature = 0.5
+            np.testing.assert_allclose(f(x).numpy(), m(x).numpy(), rtol=1e-6)
+        f(x)
+    assert f.compile_count == 2
+    assert any("the attribute 'temperature' of Scaled changed" in r.message for r in caplog.records)
+
+
+def test_a_tensor_kept_as_a_plain_attribute_and_replaced_is_used_from_then_on():
+    class Masked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 3)
+            self.mask = graphc.ones(3)  # not a buffer: a plain attribute the forward reads
+
+        def forward(self, x):
+            return self.lin(x) * self.mask
+
+    m = Masked()
+    f = graphc.compile(m)
+    x = graphc.ones(1, 3)
+    with graphc.no_grad():
+        f(x)
+        m.mask = graphc.zeros(3)
+        np.testing.assert_array_equal(f(x).numpy(), 0.0)
+        m.mask.fill_(2.0)  # (in place: the bound tensor itself, no new version)
+        np.testing.assert_allclose(f(x).numpy(), 2 * m.lin(x).numpy(), rtol=1e-6)
     assert f.compile_count == 2
 
 

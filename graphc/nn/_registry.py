@@ -1,11 +1,13 @@
 """The dicts a Module keeps its parameters, buffers and submodules in, and a version that moves
-whenever any of them changes anywhere.
+whenever any of them, or any module attribute, changes anywhere.
 
 ``graphc.compile`` binds the tensors a trace reached through modules. Replacing one (``m.fc =
 nn.Linear(...)``, ``m.weight = nn.Parameter(...)``, ``seq[2] = ...``, ``del m.bias``) leaves the
 old tensor's storage as it was, so the storage guard alone would keep running the old weights.
-Every such change goes through one of these dicts, which bumps :data:`VERSION`; a compiled
-version's guard reads that one number per call and looks closer only when it moved.
+Every such change goes through one of these dicts, which bumps :data:`VERSION`, as does
+``Module.__setattr__`` (a plain attribute a forward reads, ``self.temperature``, is a constant
+in the compiled code); a compiled version's guard reads that one number per call and looks
+closer only when it moved.
 """
 
 from __future__ import annotations

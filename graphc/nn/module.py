@@ -28,7 +28,7 @@ from graphc.ir.errors import GraphcError, GraphcTypeError, GraphcValueError
 from graphc.tensor import Tensor
 
 from .. import _dispatch
-from ._registry import Registry
+from ._registry import VERSION, Registry
 from .parameter import Parameter
 
 
@@ -189,6 +189,7 @@ class Module:
     register_module = add_module
 
     def __setattr__(self, name: str, value) -> None:
+        VERSION[0] += 1  # (a compiled step baked plain attributes in: its guard looks again)
         d = self.__dict__
         params = d.get("_parameters")
         if isinstance(value, Parameter):
@@ -231,6 +232,7 @@ class Module:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name: str) -> None:
+        VERSION[0] += 1
         for store in (self._parameters, self._buffers, self._modules):
             if name in store:
                 del store[name]

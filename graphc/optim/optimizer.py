@@ -195,7 +195,7 @@ class Optimizer:
         tracer = _dispatch.tracer
         if tracer is None:
             return self.param_groups
-        tracer.optimizers[id(self)] = self
+        tracer.note_optimizer(self)
         same = [o for o in tracer.optimizers.values() if type(o) is type(self)]
         prefix = type(self).__name__.lower() + (str(same.index(self)) if len(same) > 1 else "")
         return [_hyper_view(prefix, i, g) for i, g in enumerate(self.param_groups)]
