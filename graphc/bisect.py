@@ -25,7 +25,8 @@ import numpy as np
 from graphc.passes import Instrument, PassContext, run_pipeline
 from graphc.runtime.reference import interpret
 
-from .compile import CompiledFunction, _flatten
+from ._step_state import _flatten
+from .compile import CompiledFunction
 from .compile_ir import traced_values
 from .tensor import Tensor
 

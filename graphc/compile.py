@@ -24,25 +24,29 @@ import contextlib
 import functools
 import gc
 import logging
-import threading
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from graphc.ir.errors import GraphcTypeError, GraphcValueError, TraceError
+from graphc.ir.errors import GraphcTypeError
 
 from . import _dispatch
 from ._guards import Guards
-from ._trace import JournalingTracer, Tracer
+from ._step_state import (
+    _check_escapes,
+    _check_options_unchanged,
+    _flatten,
+    _grad_node,
+    _materialize,
+    _optimizer_options,
+    _restore_options,
+    _step_device,
+)
+from ._trace import JournalingTracer
+from ._version import BUILD_LOCK, _Entry
 from .tensor import Tensor
 from .tensor import _serial as _tensor_serial  # (graphc.tensor is the factory function)
 
 log = logging.getLogger("graphc")
-
-# Compiling (tracing changes .grad, optimizer state and buffers while it runs) happens one at a
-# time per process; a compiled version's calls are serialised by its own lock (they share its
-# buffers). Reentrant: a compiled function may call another while it is traced.
-_BUILD_LOCK = threading.RLock()
 
 
 
@@ -61,144 +65,6 @@ def compile(fn=None, *, backend: str | None = None, passes=None, name: str | Non
                                  instruments=instruments)
     return CompiledFunction(fn, backend=backend, passes=passes, name=name, stop_after=stop_after,
                             instruments=instruments)
-
-
-@dataclass
-class _Entry:
-    """One compiled version of the function, valid while its guards hold."""
-
-    executable: object
-    graph: object
-    bindings: list  # per placeholder: ("input", i) | ("bound", tensor) | ("hyper", getter) | ("const", array)
-    out_tree: object
-    guards: Guards | None = None  # what must still hold for this version to run
-    sig: tuple = ()  # the argument signature it was compiled for
-    input_grads: list = field(default_factory=list)  # (argument, output index): .grad the call sets
-    grad_writes: list = field(default_factory=list)  # (leaf, placeholder index) for materialised grads
-    _template: list | None = None  # the arrays of a call, inputs and hypers left to fill in
-    pass_times: dict = field(default_factory=dict)  # pass name -> seconds
-    # how to redo the passes for `stages`: (trace text, const values by name, name counter, pipeline, stop_after)
-    stage_source: tuple | None = None
-    _stages: list | None = None
-
-    def check(self) -> str | None:
-        return self.guards.why() if self.guards is not None else None
-
-    @property
-    def stages(self) -> list:
-        """(stage name, IR text) for "trace" and then each pass. Printing every stage costs a
-        build about a tenth of its time from the cache, and only reports read them, so they are
-        made on first use: the traced graph (kept as text) goes through the pipeline again."""
-        if self._stages is None:
-            from graphc.ir.parser import parse_graph
-            from graphc.passes import PassContext, RecordIRInstrument, run_pipeline
-
-            text, consts, counter, pipeline, stop_after = self.stage_source
-            graph = parse_graph(text)
-            graph._counter = counter  # new nodes get the names they got while compiling
-            for p in graph.placeholders:
-                if p.name in consts:
-                    graph.const_values[p] = consts[p.name]
-            record = RecordIRInstrument()
-            run_pipeline(graph, pipeline, PassContext(instruments=[record], stop_after=stop_after))
-            self._stages = record.stages or [("trace", text)]
-        return self._stages
-
-    device: object = None  # where the step runs (None: the CPU); its outputs are placed there
-    backend: str = "llvm"  # the backend that compiled it (compile's backend=None picks by device)
-    deferred: tuple | None = None  # (backend, options) still to compile: a run-once version interpreted so far
-
-    def compile_deferred(self, name: str) -> None:
-        """Compile a version that was interpreted because it looked run-once, now that it is reused."""
-        from graphc.runtime.backends import get_backend
-
-        backend, options = self.deferred
-        log.info("graphc: compiling %s (a version run once on the reference interpreter is used again)", name)
-        self.executable = get_backend(backend, **options).compile(self.graph)
-        self.backend, self.deferred = backend, None
-
-    def __call__(self, args):
-        # bound and const arrays are fixed while the guards hold (check() verifies the bound
-        # ones), so only inputs and hypers are filled in per call
-        if self._template is None:
-            with _BUILD_LOCK:
-                if self._template is None:
-                    self._prepare()
-        with self._lock:  # the table, arena, cells and output buffers are this version's: one call at a time
-            return self._run(args)
-
-    def _run(self, args):
-        arrays = self._template.copy()
-        for i, x in self._inputs:
-            arrays[i] = np.ascontiguousarray(args[x]._data)
-        if self._mutated:  # arguments the step changes in place: their own arrays, never a copy
-            for i, x in self._mutated:
-                arrays[i] = args[x]._data
-                _dispatch.check_writable(arrays[i])
-            _check_unaliased(self._mutated, arrays, self.bindings)
-        for _, x, cell in self._hypers:
-            cell[()] = x()
-        if self._input_grads:
-            for i, x in self._input_grads:
-                arrays[i] = np.ascontiguousarray(args[x]._grad._data)
-        outs = self.executable.run(arrays)
-        for x, j in self.input_grads:  # backward() reached an argument: its .grad, as eager mode sets it
-            t = args[x]
-            if t._grad is None:
-                t._grad = Tensor._wrap(outs[j])
-                t._grad._device = self.device
-            else:  # (the step read the old value as an input and added to it)
-                np.copyto(t._grad._data, outs[j])
-        return self._rebuild(outs)
-
-    def _prepare(self) -> None:
-        self._lock = threading.Lock()
-        assigned = {a.inputs[0] for a in self.graph.assigns}
-        for p, (kind, x) in zip(self.graph.placeholders, self.bindings):  # (bound arrays are fixed while the guards hold)
-            if p in assigned and kind == "bound":
-                _dispatch.check_writable(x._data)
-        self._template = [None if kind in ("input", "input_grad", "hyper") else (x._data if kind == "bound" else x)
-                          for kind, x in self.bindings]
-        self._input_grads = [(i, x) for i, (kind, x) in enumerate(self.bindings) if kind == "input_grad"]
-        inputs = [(i, x) for i, (kind, x) in enumerate(self.bindings) if kind == "input"]
-        self._inputs = [(i, x) for i, x in inputs if self.graph.placeholders[i] not in assigned]
-        self._mutated = [(i, x) for i, x in inputs if self.graph.placeholders[i] in assigned]
-        # one float64 cell per hyperparameter, refilled every call: the same array each time,
-        # so the backend never looks up its address again
-        self._hypers = [(i, x, np.zeros((), np.float64)) for i, (kind, x) in enumerate(self.bindings) if kind == "hyper"]
-        for i, _, cell in self._hypers:
-            self._template[i] = cell
-        self._rebuild = _rebuilder(self.out_tree, self.device, self.graph.name)
-
-
-def _check_unaliased(mutated, arrays, bindings) -> None:
-    """An argument the step changes in place must not share memory with another array of the
-    call: the compiled code reads every input as it was at entry and writes the results at the
-    end, where eager mode would interleave the two."""
-    for i, x in mutated:
-        for j, other in enumerate(arrays):
-            if j != i and other is not None and np.may_share_memory(arrays[i], other):
-                kind, y = bindings[j]
-                what = f"argument {y}" if kind == "input" else "a parameter or state tensor of the step"
-                raise GraphcValueError(f"argument {x} of the compiled function is modified in place and shares memory "
-                                       f"with {what}", fix=f"pass argument {x}.clone() (or stop modifying it in place)")
-
-
-def _rebuilder(tree, device, name: str):
-    """A function from the executable's output arrays to the return value of ``tree``'s shape:
-    made once per version, so a call does not walk the structure (a lone tensor, the usual
-    return, is one wrap). Outputs carry no autograd history; they remember the function's name
-    for the error a ``backward()`` on them raises."""
-
-    def wrap(array):
-        t = Tensor._wrap(array)
-        t._device = device
-        t._compiled_by = name
-        return t
-
-    if tree[0] == "T":
-        return lambda outs: wrap(outs[0])
-    return lambda outs: _unflatten(tree, map(wrap, outs))
 
 
 class CompiledFunction:
@@ -230,7 +96,7 @@ class CompiledFunction:
         # the steady state: the version that ran last runs again (one tuple compare and its guards)
         if last is not None and last.sig == sig and last.deferred is None and last.guards.why() is None:
             return last(args)
-        with _BUILD_LOCK:  # one trace at a time: a trace changes the model's Python state while it runs
+        with BUILD_LOCK:  # one trace at a time: a trace changes the model's Python state while it runs
             return self._find_or_build(args, sig)
 
     def _find_or_build(self, args, sig):
@@ -422,44 +288,6 @@ class CompiledFunction:
         return entry
 
 
-def _optimizer_options() -> list:
-    """Every live optimizer's param-group options (not the params), to compare after a trace."""
-    from .optim.optimizer import LIVE
-
-    return [(opt, [[(k, v) for k, v in g.items() if k != "params"] for g in opt.param_groups]) for opt in list(LIVE)]
-
-
-def _restore_options(before: list) -> None:
-    for opt, groups in before:
-        for old, g in zip(groups, opt.param_groups):
-            g.update(old)
-
-
-def _check_options_unchanged(before: list, name: str) -> None:
-    """A trace that changed an optimizer option (a scheduler's step(), ``g["lr"] *= 0.9``) would
-    compile a step whose Python side effect never happens again: refuse it, naming the option."""
-    for opt, groups in before:
-        for i, (old, g) in enumerate(zip(groups, opt.param_groups)):
-            for k, v in old:
-                now = g.get(k)
-                if now is v or (not isinstance(now, Tensor) and not isinstance(v, Tensor) and now == v):
-                    continue
-                raise TraceError(f"{name} changed param_groups[{i}][{k!r}] of a {type(opt).__name__} optimizer "
-                                 f"({v!r} -> {now!r}) while being traced: Python code in a compiled function runs only "
-                                 "when it is traced, so later calls would never change it",
-                                 fix="call scheduler.step() (or change the option) outside the compiled function, "
-                                     "between calls: the compiled step reads the options afresh at every call")
-
-
-def _grad_node(tracer, sym):
-    """The graph value of a symbolic argument's ``.grad`` when the trace computed one (not when it
-    is None or still the argument's old gradient, unchanged)."""
-    g = sym._grad if isinstance(sym, Tensor) else None
-    if g is None or (g._tnode is not None and g._tnode.is_placeholder):
-        return None
-    return tracer.node_of(g)
-
-
 def _check_decomposed(graph, backend: str) -> None:
     """Compiled backends lower core ops only: a composite op left by a custom pipeline is refused here."""
     from graphc.ir import get_op
@@ -485,112 +313,6 @@ def _arg_signature(a):
     return ("const", type(a).__name__, a)
 
 
-def _flatten(value):
-    """Split a return value into a structure and its tensors (tuples, lists, dicts, None, numbers)."""
-    tensors = []
-
-    def walk(v):
-        if isinstance(v, Tensor):
-            tensors.append(v)
-            return ("T",)
-        if isinstance(v, (tuple, list)):
-            return (type(v), [walk(x) for x in v])
-        if isinstance(v, dict):
-            return (dict, {k: walk(x) for k, x in v.items()})
-        return ("C", v)
-
-    return walk(value), tensors
-
-
-def _unflatten(tree, tensors):
-    tag = tree[0]
-    if tag == "T":
-        return next(tensors)
-    if tag == "C":
-        return tree[1]
-    if tag is dict:
-        return {k: _unflatten(v, tensors) for k, v in tree[1].items()}
-    return tag(_unflatten(v, tensors) for v in tree[1])
-
-
-def _step_device(args, tracer: Tracer):
-    """The one device of the step's tensor arguments, parameters and state (None: the CPU).
-
-    As in PyTorch, tensors on different devices cannot meet in one step; 0-dim CPU tensors
-    (Python numbers, Adam's step count) mix with any device.
-    """
-    from graphc.ir.errors import DeviceError
-
-    bound = [t for p, t in tracer.bound.items() if p.role in ("param", "state") and isinstance(t, Tensor)]
-    tensors = [a for a in args if isinstance(a, Tensor)] + bound
-    devices = {t._device for t in tensors if t._device is not None}
-    if len(devices) > 1:
-        raise DeviceError(f"Expected all tensors to be on the same device, but found {sorted(map(str, devices))}",
-                          fix="move the model and the inputs to one device (model.to(device), x.to(device))")
-    device = devices.pop() if devices else None
-    if device is not None:
-        for t in tensors:
-            if t._device is None and t.ndim > 0:
-                what = t._name_hint or "an argument"
-                raise DeviceError(f"Expected all tensors to be on the same device, but found {device} and cpu ({what})",
-                                  fix="move the model and the inputs to one device (model.to(device), x.to(device))")
-    return device
-
-
-def _materialize(tracer: Tracer, device=None):
-    """Give real storage to what the trace left symbolic in Python state, via assigns."""
-    graph = tracer.graph
-    persistent = _persistent_tensors(tracer)
-    for key, t in tracer.mutated.items():
-        p = tracer.captured[key]
-        if t._serial >= tracer.serial_start and key not in persistent:
-            continue  # scratch made and updated inside the step: nothing outlives the call
-        if p.role == "const":  # made in the step and kept (Adam's step count): persistent state
-            p.attrs["role"] = "state"
-            graph.const_values.pop(p, None)
-        graph.assign(p, tracer.current[key])
-
-    def real_for(sym, name: str) -> Tensor:
-        real = Tensor._wrap(np.zeros(tuple(sym.shape), sym.dtype.np))
-        real._device = device
-        real._name_hint = name
-        p = graph.placeholder(name, sym._tnode.type, role="state")
-        tracer.bound[p] = real
-        tracer.captured[id(real)] = p
-        graph.assign(p, sym._tnode)
-        return real
-
-    grad_writes = []
-    for t in list(tracer.bound.values()):
-        g = t._grad if isinstance(t, Tensor) else None  # (not .grad: that would guard on it)
-        if g is not None and g._tnode is not None:
-            t.grad = real_for(g, f"{t._name_hint or 'param'}.grad")
-            grad_writes.append(t)
-    for opt in tracer.optimizers.values():
-        for param, state in opt.state.items():
-            for k, v in list(state.items()):
-                if isinstance(v, Tensor) and v._tnode is not None:
-                    owner = getattr(param, "_name_hint", None) or "param"
-                    state[k] = real_for(v, f"{owner}.{k}")
-    for m in tracer.modules.values():
-        for k, v in list(getattr(m, "_buffers", {}).items()):
-            if isinstance(v, Tensor) and v._tnode is not None:
-                m._buffers[k] = real_for(v, v._name_hint or k)
-    return grad_writes
-
-
-def _persistent_tensors(tracer: Tracer) -> set[int]:
-    """Ids of tensors kept in Python state the compiled step must update: optimizer state, buffers."""
-    keep = set()
-    for opt in tracer.optimizers.values():
-        for state in opt.state.values():
-            keep.update(id(v) for v in state.values() if isinstance(v, Tensor))
-    for m in tracer.modules.values():
-        keep.update(id(v) for v in getattr(m, "_buffers", {}).values() if v is not None)
-        keep.update(id(v) for v in getattr(m, "_parameters", {}).values() if v is not None)
-    return keep
-
-
 @contextlib.contextmanager
 def _gc_paused():
     """Python's cyclic garbage collector off while compiling: tracing and the passes allocate
@@ -605,23 +327,3 @@ def _gc_paused():
     finally:
         gc.enable()
 
-
-def _check_escapes(tracer: Tracer) -> None:
-    """A symbolic tensor still referenced after the trace escaped into Python state: refuse it.
-
-    A full garbage collection (tens of milliseconds) runs only when one is still alive, to tell
-    a tensor kept by a reference cycle the trace left behind from one that really escaped."""
-    outputs = set(tracer.graph.outputs)
-
-    def alive():
-        return [t for t in (ref() for ref in tracer.symbolic) if t is not None and t._tnode not in outputs]
-
-    if not alive():
-        return
-    gc.collect()
-    for t in alive():
-        node = t._tnode
-        raise TraceError(
-            f"a tensor computed inside the compiled function (%{node.name}, made at {node.loc}) was stored "
-            "somewhere graphc cannot follow (a global, a list, an attribute)",
-            fix="return it from the compiled function instead", loc=node.loc)
