@@ -1,7 +1,8 @@
 """The guards of a compiled version: what must still hold for it to run.
 
-A compiled step is valid while the tensors it binds keep their storage, requires_grad and
-device, the modules whose ``training`` the trace read keep their mode, the optimizer keeps its param-group
+A compiled step is valid while the globals and closure variables it read hold the same values
+(``graphc._captured``), the tensors it binds keep their storage, requires_grad and device, the
+modules whose ``training`` the trace read keep their mode, the optimizer keeps its param-group
 structure and state keys, and every ``.grad`` it read stays None or not None. ``Guards.why()``
 checks all of that on every call, so it reads plain fields into lists and compares them in one
 go (with C-level maps: a batch-1 inference call spends less time here than in its kernels); only
@@ -23,7 +24,8 @@ _grad_of = attrgetter("_grad")
 
 class Guards:
     def __init__(self, bound: list, modules: list, optimizers: list, grad_reads: list, tree: list = (),
-                 optimizer_state: list | None = None):
+                 optimizer_state: list | None = None, captured=None):
+        self.captured = captured if captured else None  # the globals and closure variables the trace read
         self.tree = [(m, _children(m), _plain(m)) for m in tree]  # every module the trace called, and what it held
         self.tree_version = _registry.VERSION[0]
         self.tensors = bound  # bound tensors
@@ -48,6 +50,10 @@ class Guards:
                     changed = min(k for k, _ in set(_plain(m).items()) ^ set(plain.items()))
                     return f"the attribute {changed!r} of {type(m).__name__} changed"
             self.tree_version = _registry.VERSION[0]  # (not one of these modules': nothing to recompile)
+        if self.captured is not None:
+            why = self.captured.why()
+            if why is not None:
+                return why
         tensors = self.tensors
         if not all(map(is_, map(_data_of, tensors), self.arrays)) or list(map(_flags_of, tensors)) != self.flags:
             return self._tensor_change()

@@ -30,6 +30,7 @@ import numpy as np
 from graphc.ir.errors import GraphcTypeError
 
 from . import _dispatch
+from ._captured import Captured
 from ._guards import Guards
 from ._step_state import (
     _check_escapes,
@@ -47,6 +48,7 @@ from .tensor import Tensor
 from .tensor import _serial as _tensor_serial  # (graphc.tensor is the factory function)
 
 log = logging.getLogger("graphc")
+MANY_VERSIONS = 8  # versions of one compiled function after which a warning says why they keep coming
 
 
 
@@ -122,6 +124,11 @@ class CompiledFunction:
             entry = self._build(args, sig)
         log.info("graphc: compiling %s (%s)", self.name, reason)
         self._entries.setdefault(sig, []).append(entry)
+        if self.compile_count == MANY_VERSIONS:
+            log.warning("graphc: %s has now been compiled %d times (this time because %s): a value that changes "
+                        "on every call (a global number, a Python number passed as an argument, an input shape) "
+                        "makes a new version each time; pass such a value as a tensor argument", self.name,
+                        MANY_VERSIONS, reason)
         self._last = entry
         return entry(args)
 
@@ -274,7 +281,9 @@ class CompiledFunction:
         entry.device = device
         entry.guards = Guards([x for kind, x in bindings if kind == "bound"], list(tracer.training_reads.values()),
                               list(tracer.optimizers.values()), tracer.grad_reads, list(tracer.modules.values()),
-                              [tracer.optimizer_structures[k] for k in tracer.optimizers])
+                              [tracer.optimizer_structures[k] for k in tracer.optimizers],
+                              Captured(self.fn.forward if self.module is not None else self.fn,
+                                       list(dict.fromkeys(type(m) for m in tracer.modules.values()))))
         if backend == "llvm" and entry.guards.why() is not None:
             # its guards fail before it has even run (the first step of a training loop: it reads
             # every .grad as None and leaves them set), so it runs once: interpret it instead of
