@@ -235,6 +235,31 @@ class Tensor:
         self._requires_grad = False
         return self
 
+    # ------------------------------------------------------------------ copying and pickling
+    def __deepcopy__(self, memo) -> Tensor:
+        """``copy.deepcopy`` as in PyTorch: new memory, the same class (a Parameter stays one),
+        requires_grad and device; a plain tensor's ``.grad`` is copied too, a Parameter's is not.
+        Tensors shared inside the copied object stay shared. Only leaves can be copied."""
+        self._no_value("copy.deepcopy()")
+        if self.grad_fn is not None:
+            raise AutogradError(f"copy.deepcopy() of a tensor with autograd history (the result of "
+                                f"{self.grad_fn.name()}): only tensors created by the user (graph leaves) can be "
+                                "deep-copied", fix="copy t.detach() (or t.detach().clone().requires_grad_() for a new leaf)")
+        new = _rebuild(type(self), self._data.copy(), self._requires_grad, self._device, self._name_hint)
+        memo[id(self)] = new
+        if self._grad is not None and not self._is_param:
+            import copy
+
+            new._grad = copy.deepcopy(self._grad, memo)
+        return new
+
+    def __reduce_ex__(self, protocol):
+        """Pickling (multiprocessing, objects holding tensors) as in PyTorch: the values, class,
+        requires_grad and device; neither ``.grad`` nor the autograd history (a result that
+        requires grad arrives as a leaf). ``graphc.save`` writes safetensors files and never pickles."""
+        self._no_value("pickling")
+        return _rebuild, (type(self), np.ascontiguousarray(self._data), self._requires_grad, self._device, self._name_hint)
+
     # ------------------------------------------------------------------ conversion
     def _no_value(self, what: str) -> None:
         """Inside graphc.compile a traced tensor has no value yet: say so at the user's line."""
@@ -377,6 +402,18 @@ def true_divide(a, b):
     if not dtype.is_floating_point:
         a, b = _dispatch.cast(a, D.float32), _dispatch.cast(b, D.float32)
     return _dispatch.apply("div", a, b)
+
+
+def _rebuild(cls, array, requires_grad, device, name_hint) -> Tensor:
+    """A tensor from what ``Tensor.__reduce_ex__`` and ``__deepcopy__`` keep (the class may be Parameter)."""
+    t = cls.__new__(cls)
+    Tensor._init(t, array)
+    t._requires_grad = requires_grad
+    if device is not None:
+        t._device = device
+    if name_hint is not None:
+        t._name_hint = name_hint
+    return t
 
 
 class Size(tuple):

@@ -7,8 +7,11 @@ does not belong to graphc itself.
 
 from __future__ import annotations
 
+import copy
+import copyreg
 import functools
 import os
+import pickle
 import sys
 
 # The three source folders of the distribution (graphc/, passes/, runtime/), whether installed
@@ -19,10 +22,15 @@ _INTERNAL_DIRS = tuple(
 ) + (_PACKAGE_ROOT + os.sep,)
 
 
+# the standard library's copying and pickling machinery, which calls graphc on the user's behalf
+# (copy.deepcopy(model) reaches Tensor.__deepcopy__ through copy.py): the user's line is its caller
+_PLUMBING = frozenset(os.path.abspath(m.__file__) for m in (copy, copyreg, pickle))
+
+
 @functools.lru_cache(maxsize=4096)  # every traced op asks, for the same few files
 def _is_internal(filename: str) -> bool:
     path = os.path.abspath(filename)
-    return path.startswith(_INTERNAL_DIRS) or filename.startswith("<frozen ")
+    return path.startswith(_INTERNAL_DIRS) or filename.startswith("<frozen ") or path in _PLUMBING
 
 
 def display_path(filename: str) -> str:

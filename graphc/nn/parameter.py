@@ -40,5 +40,3 @@ class Parameter(Tensor):
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
 
-    def __reduce_ex__(self, protocol):
-        raise GraphcTypeError("graphc does not pickle tensors", fix="save with graphc's safetensors functions")
