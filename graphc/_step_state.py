@@ -121,23 +121,39 @@ def _materialize(tracer: Tracer, device=None):
         graph.assign(p, sym._tnode)
         return real
 
-    grad_writes = []
+    created = []  # what the step creates in Python state: (dict or tensor, key, real tensor)
     for t in list(tracer.bound.values()):
         g = t._grad if isinstance(t, Tensor) else None  # (not .grad: that would guard on it)
         if g is not None and g._tnode is not None:
             t.grad = real_for(g, f"{t._name_hint or 'param'}.grad")
-            grad_writes.append(t)
+            created.append((t, None, t._grad))
     for opt in tracer.optimizers.values():
         for param, state in opt.state.items():
             for k, v in list(state.items()):
                 if isinstance(v, Tensor) and v._tnode is not None:
                     owner = getattr(param, "_name_hint", None) or "param"
                     state[k] = real_for(v, f"{owner}.{k}")
+                    created.append((opt, (param, k), state[k]))  # (opt.state itself is replaced by load_state_dict)
     for m in tracer.modules.values():
         for k, v in list(getattr(m, "_buffers", {}).items()):
             if isinstance(v, Tensor) and v._tnode is not None:
                 m._buffers[k] = real_for(v, v._name_hint or k)
-    return grad_writes
+                created.append((m._buffers, k, m._buffers[k]))
+    return created
+
+
+def put_back(created) -> None:
+    """After a call of a version whose trace created Python state (the first step: ``.grad`` of
+    every parameter, the momentum buffers), that state is there again, holding what the call
+    computed: the version runs again only where the state is absent (its guards say so), after
+    ``opt.zero_grad()`` or ``opt.state.clear()``, and eager mode would create it then too."""
+    for owner, key, real in created:
+        if key is None:  # a leaf's .grad
+            owner._grad = real
+        elif type(key) is tuple:  # optimizer state: opt.state[param][name]
+            owner.state.setdefault(key[0], {})[key[1]] = real
+        else:
+            owner[key] = real
 
 
 def _persistent_tensors(tracer: Tracer) -> set[int]:

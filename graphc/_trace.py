@@ -103,6 +103,9 @@ class Tracer:
         self.grad_reads: list = []  # (leaf, grad was None) for .grad read before the trace wrote it
         self.input_leaves: list = []  # symbolic arguments that require grad: backward() reaches them
         self.grad_inputs: dict = {}  # placeholder of an argument's existing .grad -> argument index
+        self.retained: list = []  # symbolic non-leaf tensors whose .grad backward() keeps (retain_grad())
+        self.history: dict[int, list[Node]] = {}  # id(real tensor) -> the values in-place updates gave it
+        self.own_random: str | None = None  # the first graphc.rand/randn/... call: eager mode draws other numbers
         self._grad_seen: set[int] = set()
 
     def note_module(self, module) -> None:
@@ -156,6 +159,20 @@ class Tracer:
             t._view_of = (base, self.versions.get(id(base), 0))
         self.symbolic.append(weakref.ref(t))
         return t
+
+    def detach(self, t):
+        """``t.detach()`` while tracing: a new node where ``t`` requires grad (the node itself is
+        shared by every tensor computed from it, so only a separate node stops the gradient;
+        the simplify pass removes the copy once the trace's backward is built). In-place writes
+        to the result are refused like writes to any alias of a live tensor."""
+        import weakref
+
+        node = self.node_of(t)
+        if node in self.requires_grad:
+            node = self.graph.add("cast", node, dtype=node.dtype.short, loc=user_location())
+        out = self.make_symbolic(node, False)
+        out._alias_of = weakref.ref(t)
+        return out
 
     def node_of(self, t) -> Node:
         """The graph value of a tensor: its node, its latest traced value, or a new placeholder."""
@@ -278,6 +295,7 @@ class Tracer:
             self.node_of(target)  # capture it before the first write, so its placeholder exists
             self.current[key] = node
             self.mutated[key] = target
+            self.history.setdefault(key, []).append(node)
         return target
 
     # ------------------------------------------------------------------ autograd
@@ -301,14 +319,26 @@ class Tracer:
         leaves += [(t, t._tnode) for t in self.input_leaves if t._tnode.is_placeholder]  # (x.requires_grad_())
         if inputs is not None:
             leaves = [(t, self.node_of(t)) for t in inputs]
+        else:  # non-leaves that called retain_grad(): their gradient too, as eager mode keeps it
+            leaves += [(t, t._tnode) for t in self.retained if not t._tnode.is_placeholder]
         from graphc.passes.autodiff import needed_nodes
 
-        wrt = [p for _, p in leaves]
+        # a leaf updated in place under no_grad (the optimizer's step before a second backward,
+        # as in a GAN step) is one tensor with several values: its gradient is the sum over them
+        versions = [[p] + self.history.get(id(t), []) if p is self.captured.get(id(t)) else [p] for t, p in leaves]
+        wrt = [n for vs in versions for n in vs]
         needed = needed_nodes(self.graph, roots, wrt, self.requires_grad)
         if needed & self.freed:
             raise AutogradError("Trying to backward through the graph a second time (or directly access saved tensors after they have already been freed).",
                                 fix="specify retain_graph=True if you need to backward through the graph a second time")
-        grads = append_backward(self.graph, roots, seeds, wrt, only=self.requires_grad)
+        flat = iter(append_backward(self.graph, roots, seeds, wrt, only=self.requires_grad))
+        grads = []
+        for vs in versions:
+            parts = [g for g in (next(flat) for _ in vs) if g is not None]
+            total = parts[0] if parts else None
+            for g in parts[1:]:
+                total = self.graph.add("add", total, g, loc=total.loc)
+            grads.append(total)
         if not retain_graph:
             self.freed |= {n for n in needed if not n.is_placeholder}
         for (t, _), g in zip(leaves, grads):

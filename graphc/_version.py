@@ -19,6 +19,7 @@ from graphc.ir.errors import GraphcValueError
 
 from . import _dispatch
 from ._guards import Guards
+from ._step_state import put_back
 from .tensor import Tensor
 
 log = logging.getLogger("graphc")
@@ -40,7 +41,7 @@ class _Entry:
     guards: Guards | None = None  # what must still hold for this version to run
     sig: tuple = ()  # the argument signature it was compiled for
     input_grads: list = field(default_factory=list)  # (argument, output index): .grad the call sets
-    grad_writes: list = field(default_factory=list)  # (leaf, placeholder index) for materialised grads
+    created: list = field(default_factory=list)  # Python state the trace created, put back by every call
     _template: list | None = None  # the arrays of a call, inputs and hypers left to fill in
     pass_times: dict = field(default_factory=dict)  # pass name -> seconds
     # how to redo the passes for `stages`: (trace text, const values by name, name counter, pipeline, stop_after)
@@ -108,6 +109,8 @@ class _Entry:
             for i, x in self._input_grads:
                 arrays[i] = np.ascontiguousarray(args[x]._grad._data)
         outs = self.executable.run(arrays)
+        if self.created:
+            put_back(self.created)
         for x, j in self.input_grads:  # backward() reached an argument: its .grad, as eager mode sets it
             t = args[x]
             if t._grad is None:

@@ -184,10 +184,10 @@ class CompiledFunction:
     # ------------------------------------------------------------------ tracing
     def trace(self, *args, tracer_class=None):
         """Trace one call on ``args`` (running nothing) and return ``(tracer, graph, inputs, out_tree,
-        grad_writes)``: the unoptimised graph, its input placeholders with argument positions, the
-        return structure, and the leaves whose ``.grad`` the step writes. ``tracer_class`` (a
-        :class:`Tracer` subclass; default: a JournalingTracer, undone if the trace fails) lets
-        ``graphc.export`` journal what the trace changes."""
+        created)``: the unoptimised graph, its input placeholders with argument positions, the
+        return structure, and the Python state (``.grad``, optimizer state, buffers) the step
+        creates. ``tracer_class`` (a :class:`Tracer` subclass; default: a JournalingTracer, undone
+        if the trace fails) lets ``graphc.export`` journal what the trace changes."""
         from graphc.ir import TensorType
 
         tracer = (tracer_class or JournalingTracer)(self.name, next(_tensor_serial))
@@ -226,7 +226,7 @@ class CompiledFunction:
                     tracer.input_grads.append((i, len(outputs)))
                     outputs.append(node)
             device = _step_device(args, tracer)
-            grad_writes = _materialize(tracer, device)
+            created = _materialize(tracer, device)
         except BaseException:
             if tracer_class is None:  # a failed trace leaves no traced tensor in .grad, state or options
                 tracer.undo()
@@ -237,16 +237,17 @@ class CompiledFunction:
         graph = tracer.graph
         graph.set_outputs(outputs)
         tracer.input_leaves.clear()
+        tracer.retained.clear()
         del result, out_tensors, sym_args
         _check_escapes(tracer)
-        return tracer, graph, inputs, out_tree, grad_writes
+        return tracer, graph, inputs, out_tree, created
 
     def _build(self, args, sig) -> _Entry:
         from graphc.passes import PassContext, TimingInstrument, run_pipeline
         from graphc.passes.manager import instruments_from_env
         from graphc.runtime.backends import get_backend
 
-        tracer, graph, inputs, out_tree, grad_writes = self.trace(*args)
+        tracer, graph, inputs, out_tree, created = self.trace(*args)
         timing = TimingInstrument()
         ctx = PassContext(instruments=instruments_from_env() + self.instruments + [timing], stop_after=self.stop_after)
         stage_source = (str(graph), {p.name: v for p, v in graph.const_values.items()}, graph._counter,
@@ -276,7 +277,7 @@ class CompiledFunction:
                 bindings.append(("bound", tracer.bound[p]))
             else:
                 bindings.append(("const", np.asarray(graph.const_values[p])))
-        entry = _Entry(None, graph, bindings, out_tree, grad_writes=grad_writes, pass_times=timing.times,
+        entry = _Entry(None, graph, bindings, out_tree, created=created, pass_times=timing.times,
                        stage_source=stage_source, sig=sig, input_grads=tracer.input_grads)
         entry.device = device
         entry.guards = Guards([x for kind, x in bindings if kind == "bound"], list(tracer.training_reads.values()),

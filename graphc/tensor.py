@@ -168,20 +168,25 @@ class Tensor:
 
     @property
     def is_leaf(self) -> bool:
-        return self.grad_fn is None
+        if self.grad_fn is not None:
+            return False
+        # inside a trace, a computed tensor that requires grad has no grad_fn but is no leaf
+        node = self._tnode
+        return node is None or node.is_placeholder or not self._requires_grad
 
     def retain_grad(self) -> None:
         if not self.requires_grad:
             raise AutogradError("can't retain_grad on Tensor that has requires_grad=False")
         if self.grad_fn is not None:
-            import weakref
-
             self.grad_fn.retain = weakref.ref(self)
+        elif _dispatch.tracer is not None and self._tnode is not None and not self._tnode.is_placeholder \
+                and not self._retains_grad:
+            _dispatch.tracer.retained.append(self)  # a traced non-leaf: the trace's backward() sets its .grad
         self._retains_grad = True
 
     @property
     def retains_grad(self) -> bool:
-        return self._retains_grad and self.grad_fn is not None
+        return self._retains_grad and not self.is_leaf
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
         """Accumulate the gradient of this tensor into the ``.grad`` of every leaf it depends on."""
@@ -198,7 +203,7 @@ class Tensor:
     def detach(self) -> Tensor:
         """A tensor sharing this one's memory (and version counter) with no autograd history."""
         if _dispatch.tracer is not None:
-            return _dispatch.tracer.make_symbolic(_dispatch.tracer.node_of(self), False)
+            return _dispatch.tracer.detach(self)
         t = Tensor._wrap(self._data)
         t._device = self._device
         t._version = self._version

@@ -24,7 +24,10 @@ def needed_nodes(graph: Graph, roots: list[Node], wrt: list[Node], only: set[Nod
     """Nodes that depend on some ``wrt`` node and on which some root depends.
 
     ``only``, when given, limits gradient flow to those nodes (a tracer passes the nodes whose
-    tensors require grad, so values computed under ``no_grad`` or detached stop it).
+    tensors require grad, so values computed under ``no_grad`` or detached stop it). A ``wrt``
+    node outside ``only`` is where the gradient ends: a leaf's value after an in-place update
+    under ``no_grad`` (an optimizer step between two backward passes) does not lead back to
+    the value before it.
     """
     forward = set(wrt)
     for node in graph.nodes:
@@ -32,6 +35,7 @@ def needed_nodes(graph: Graph, roots: list[Node], wrt: list[Node], only: set[Nod
             continue
         if _differentiable(node) and any(x in forward for x in node.inputs):
             forward.add(node)
+    ends = set() if only is None else {w for w in wrt if w not in only}
     needed: set[Node] = set()
     stack = [r for r in roots if r in forward]
     while stack:
@@ -39,7 +43,8 @@ def needed_nodes(graph: Graph, roots: list[Node], wrt: list[Node], only: set[Nod
         if n in needed:
             continue
         needed.add(n)
-        stack.extend(x for x in n.inputs if x in forward and x not in needed)
+        if n not in ends:
+            stack.extend(x for x in n.inputs if x in forward and x not in needed)
     return needed
 
 
@@ -77,6 +82,8 @@ def append_backward(graph: Graph, roots: list[Node], root_grads: list[Node], wrt
                                 f" (at {node.loc or 'an unknown line'})",
                                 fix="detach() its input, or add a rule with graphc.passes.vjp.vjp", loc=node.loc)
         needs = tuple(x in needed for x in node.inputs)
+        if not any(needs):  # (a wrt node where the gradient ends)
+            continue
         builder.loc = node.loc
         in_grads = rule(builder, node, grad, needs)
         for x, need, g in zip(node.inputs, needs, in_grads):
