@@ -23,6 +23,7 @@ from graphc.ir import dtypes as D
 from graphc.ir.errors import DTypeError, GraphcTypeError, GraphcValueError, ShapeError, TraceError
 
 from . import _dispatch
+from . import _traced_random as TR
 from . import random as R
 from ._tensor_args import dtype_arg, size_args
 from .device import check_device, placed
@@ -308,7 +309,16 @@ def _no_trace(what: str) -> None:
     if _dispatch.tracer is not None:
         raise TraceError(f"graphc.{what}() inside a compiled function would draw its numbers once, at trace time",
                          fix=f"call {what}() outside the compiled function and pass the result in as an argument "
-                             "(dropout inside compiled code is fine: it uses the counter-based random op)")
+                             "(rand, randn, randint, bernoulli, normal and dropout work inside compiled code)")
+
+
+def _traced(what: str, requires_grad: bool) -> bool:
+    """True while graphc.compile traces: draw with the counter-based op (graphc._traced_random)."""
+    if _dispatch.tracer is None:
+        return False
+    TR.refuse_requires_grad(what, requires_grad)
+    _dispatch.tracer.own_random = _dispatch.tracer.own_random or f"graphc.{what}()"
+    return True
 
 
 def _float_dtype(dtype, what: str) -> D.DType:
@@ -321,26 +331,31 @@ def _float_dtype(dtype, what: str) -> D.DType:
 def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False, layout=None,
          pin_memory: bool = False) -> Tensor:
     """Uniform numbers in ``[0, 1)`` from graphc's generator (``generator=`` or the default one)."""
-    _no_trace("rand")
     dt = _float_dtype(dtype, "check_uniform_bounds")
+    if _traced("rand", requires_grad):
+        return TR.uniform(_shape(size, "rand"), dt, generator)
     return _leaf(R.draw_uniform(_shape(size, "rand"), dt, generator=generator), requires_grad, device)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False, layout=None,
           pin_memory: bool = False) -> Tensor:
     """Standard normal numbers from graphc's generator."""
-    _no_trace("randn")
     dt = _float_dtype(dtype, "normal_kernel_cpu")
+    if _traced("randn", requires_grad):
+        return TR.normal(_shape(size, "randn"), dt, generator)
     return _leaf(R.draw_normal(_shape(size, "randn"), dt, generator=generator), requires_grad, device)
 
 
-def _randint_values(low, high, shape, dt, generator) -> np.ndarray:
+def _randint_values(low, high, shape, dt, generator, requires_grad=False):
+    """The array of ``randint`` (a traced tensor while tracing)."""
     low, high = int(_scalar(low, "randint")), int(_scalar(high, "randint"))
     if low >= high:
         raise ShapeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}",
                          fix="pass low < high (high is exclusive): the range is empty")
     if dt.is_bool and (low < 0 or high > 2):
         raise GraphcValueError(f"randint: [{low}, {high}) is not a range of bool values", fix="use low=0, high=2")
+    if _traced("randint", requires_grad):
+        return TR.integers(low, high, shape, dt, generator)
     return R.numpy_generator(generator).integers(low, high, size=shape, dtype=np.int64).astype(dt.np)
 
 
@@ -351,7 +366,6 @@ def randint(*args, size=None, low=None, high=None, generator=None, dtype=None, d
         >>> graphc.randint(0, 10, (2, 3)).dtype
         graphc.int64
     """
-    _no_trace("randint")
     args = list(args)
     if size is None and args and isinstance(args[-1], (tuple, list)):
         size = args.pop()
@@ -363,7 +377,8 @@ def randint(*args, size=None, low=None, high=None, generator=None, dtype=None, d
         raise GraphcTypeError("randint() expects (high, size) or (low, high, size) with size a tuple of ints",
                               fix="e.g. graphc.randint(0, 10, (3,))")
     dt = dtype_arg(dtype) or D.int64
-    return _leaf(_randint_values(low, high, _shape((size,), "randint"), dt, generator), requires_grad, device)
+    values = _randint_values(low, high, _shape((size,), "randint"), dt, generator, requires_grad)
+    return values if isinstance(values, Tensor) else _leaf(values, requires_grad, device)
 
 
 def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad: bool = False, layout=None) -> Tensor:
@@ -393,25 +408,25 @@ def randn_like(input, *, dtype=None, device=None, requires_grad: bool = False, l
 def randint_like(input, low=0, high=None, *, dtype=None, device=None, requires_grad: bool = False, layout=None,
                  memory_format=None, generator=None) -> Tensor:
     """Integers in ``[low, high)`` with ``input``'s shape and dtype: ``randint_like(x, high)`` or ``(x, low, high)``."""
-    _no_trace("randint_like")
     if high is None:
         low, high = 0, low
     shape, dt = _like(input, dtype)
-    return _leaf(_randint_values(low, high, shape, dt, generator), requires_grad, _like_device(input, device))
+    values = _randint_values(low, high, shape, dt, generator, requires_grad)
+    return values if isinstance(values, Tensor) else _leaf(values, requires_grad, _like_device(input, device))
 
 
 def bernoulli(input, p=None, *, generator=None) -> Tensor:
     """1 with probability ``input`` (or ``p``) elementwise, else 0; the result has ``input``'s dtype."""
-    _no_trace("bernoulli")
     if not isinstance(input, Tensor):
         raise GraphcTypeError(f"bernoulli(): argument 'input' must be Tensor, not {type(input).__name__}",
                               fix="pass a tensor of probabilities")
     if not input.dtype.is_floating_point:
         raise DTypeError(f"\"bernoulli_tensor_cpu_self_\" not implemented for '{_torch_name(input.dtype)}'",
                          fix="pass floating-point probabilities")
+    traced = _traced("bernoulli", False)
     if p is None:
-        probs = input._data
-        if probs.size and not (np.all(probs >= 0) and np.all(probs <= 1)):
+        probs = input.detach() if traced else input._data  # (traced probabilities have no values to check)
+        if not traced and probs.size and not (np.all(probs >= 0) and np.all(probs <= 1)):
             raise GraphcValueError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.",
                                    fix="probabilities must lie in [0, 1]")
     else:
@@ -419,6 +434,8 @@ def bernoulli(input, p=None, *, generator=None) -> Tensor:
         if not 0.0 <= p <= 1.0:
             raise GraphcValueError(f"bernoulli_ expects p to be in [0, 1], but got p={p}", fix="pass 0 <= p <= 1")
         probs = p
+    if traced:
+        return TR.bernoulli(probs, tuple(input.shape), input.dtype, generator)
     u = R.numpy_generator(generator).random(tuple(input.shape), dtype=np.float64)
     return _leaf((u < probs).astype(input.dtype.np), False)
 
@@ -426,15 +443,18 @@ def bernoulli(input, p=None, *, generator=None) -> Tensor:
 def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None,
            requires_grad: bool = False) -> Tensor:
     """Normal numbers with ``mean`` and ``std`` (numbers, or tensors broadcast together)."""
-    _no_trace("normal")
+    traced = _traced("normal", requires_grad)
     arrays = [m._data if isinstance(m, Tensor) else _scalar(m, "normal") for m in (mean, std)]
-    if np.any(np.asarray(arrays[1]) < 0):
+    if not (traced and isinstance(std, Tensor)) and np.any(np.asarray(arrays[1]) < 0):
         raise GraphcValueError("normal expects std >= 0.0", fix="pass a non-negative std")
     tensors = [m for m in (mean, std) if isinstance(m, Tensor)]
     dt = dtype_arg(dtype) or (tensors[0].dtype if tensors else D.float32)
     if not dt.is_floating_point:
         raise DTypeError(f"\"normal_kernel_cpu\" not implemented for '{_torch_name(dt)}'", fix="use a floating dtype")
     shape = _shape((size,), "normal") if size is not None else np.broadcast_shapes(*(np.shape(a) for a in arrays))
+    if traced:  # (mean and std enter without gradient, as eagerly)
+        mean_t, std_t = (m.detach() if isinstance(m, Tensor) else Tensor._wrap(np.asarray(m, dt.np)) for m in (mean, std))
+        return _dispatch.binary("add", _dispatch.binary("mul", TR.normal(shape, dt, generator), std_t), mean_t)
     z = R.draw_normal(shape, dt, generator=generator)
     return _leaf((z * np.asarray(arrays[1], dt.np) + np.asarray(arrays[0], dt.np)).astype(dt.np), requires_grad, device)
 

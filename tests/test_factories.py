@@ -182,9 +182,10 @@ def test_random_factory_errors():
         graphc.randint(5)
 
 
-def test_random_factories_refuse_tracing():
+def test_random_factories_that_cannot_draw_per_call_refuse_tracing():
+    # (rand, randn, randint, bernoulli and normal draw fresh numbers per call: test_compile_random.py)
     from graphc.ir.errors import TraceError
 
-    f = graphc.compile(lambda x: x + graphc.rand(2))
+    f = graphc.compile(lambda x: x + graphc.randperm(2))
     with pytest.raises(TraceError, match="outside the compiled function"):
         f(graphc.zeros(2))
