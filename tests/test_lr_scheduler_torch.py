@@ -38,6 +38,20 @@ SCHEDULERS = {
     "SequentialLR": lambda m, o: m.SequentialLR(o, [m.LinearLR(o, start_factor=0.1, total_iters=5),
                                                     m.ExponentialLR(o, gamma=0.9),
                                                     m.StepLR(o, step_size=3)], milestones=[5, 15]),
+    "PolynomialLR": lambda m, o: m.PolynomialLR(o, total_iters=20, power=2.0),
+    "CosineAnnealingWarmRestarts": lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=6, eta_min=0.01),
+    "CosineAnnealingWarmRestarts-Tmult": lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2),
+    "CyclicLR-triangular": lambda m, o: m.CyclicLR(o, base_lr=0.01, max_lr=[0.1, 0.2], step_size_up=4,
+                                                   step_size_down=6),
+    "CyclicLR-triangular2": lambda m, o: m.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=3,
+                                                    mode="triangular2", base_momentum=0.7, max_momentum=0.95),
+    "CyclicLR-exp_range": lambda m, o: m.CyclicLR(o, base_lr=[0.01, 0.02], max_lr=0.1, step_size_up=5,
+                                                  mode="exp_range", gamma=0.97, cycle_momentum=False),
+    "CyclicLR-scale_fn": lambda m, o: m.CyclicLR(o, 0.01, 0.1, step_size_up=4, scale_fn=lambda i: 0.9 ** i,
+                                                 scale_mode="iterations"),
+    "ChainedScheduler": lambda m, o: m.ChainedScheduler([m.ConstantLR(o, factor=0.5, total_iters=4),
+                                                         m.ExponentialLR(o, gamma=0.9),
+                                                         m.PolynomialLR(o, total_iters=30)]),
 }
 
 
@@ -162,3 +176,99 @@ def test_errors_match_torch():
             m.LambdaLR(opt, [lambda e: 1.0] * 3)
         with pytest.raises(KeyError):
             m.StepLR(_opts(lib), step_size=1, last_epoch=3)
+
+
+@pytest.mark.parametrize("name", ["CyclicLR-triangular", "CyclicLR-triangular2"])
+def test_cyclic_lr_cycles_adam_beta1_like_torch(name):
+    ours, _ = _sequence(graphc, name, kind="Adam")
+    theirs, _ = _sequence(torch, name, kind="Adam")
+    for (lr_g, b_g), (lr_t, b_t) in zip(ours, theirs, strict=True):
+        assert lr_g == pytest.approx(lr_t, rel=1e-12)
+        assert _flat(b_g) == pytest.approx(_flat(b_t), rel=1e-12)
+
+
+@pytest.mark.parametrize("t_mult", [1, 2, 3])
+def test_warm_restarts_stepped_with_fractional_epochs_like_torch(t_mult):
+    seen = []
+    for lib in (graphc, torch):
+        opt = _opts(lib)
+        sched = lib.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=4, T_mult=t_mult, eta_min=0.001)
+        lrs = []
+        for epoch in range(30):
+            for i in range(5):
+                opt.step()
+                sched.step(epoch + i / 5)
+                lrs.append((list(sched.get_last_lr()), sched.T_i, sched.last_epoch))
+        seen.append(lrs)
+    for (lr_g, ti_g, e_g), (lr_t, ti_t, e_t) in zip(*seen, strict=True):
+        assert lr_g == pytest.approx(lr_t, rel=1e-12) and ti_g == ti_t and e_g == e_t
+
+
+def test_a_compiled_step_follows_cyclic_lr_and_momentum_without_recompiling():
+    model = graphc.nn.Linear(3, 1)
+    opt = graphc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = graphc.optim.lr_scheduler.CyclicLR(opt, base_lr=0.01, max_lr=0.1, step_size_up=3)
+    x, y = graphc.ones(4, 3), graphc.zeros(4, 1)
+
+    @graphc.compile
+    def step(x, y):
+        opt.zero_grad()
+        loss = (model(x) - y).pow(2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    eager = graphc.nn.Linear(3, 1)
+    eager.load_state_dict(model.state_dict())
+    opt_e = graphc.optim.SGD(eager.parameters(), lr=0.1, momentum=0.9)
+    sched_e = graphc.optim.lr_scheduler.CyclicLR(opt_e, base_lr=0.01, max_lr=0.1, step_size_up=3)
+    for _ in range(10):
+        got = float(step(x, y))
+        sched.step()
+        opt_e.zero_grad()
+        want = (eager(x) - y).pow(2).mean()
+        want.backward()
+        opt_e.step()
+        sched_e.step()
+        assert got == pytest.approx(float(want), rel=1e-5)
+    assert step.compile_count == 2  # the first step and the steady state: lr and momentum are read per call
+
+
+def test_new_schedulers_state_dicts_round_trip_and_have_torchs_keys():
+    m_g, m_t = graphc.optim.lr_scheduler, torch.optim.lr_scheduler
+    for make in (lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2),
+                 lambda m, o: m.CyclicLR(o, 0.01, 0.1, step_size_up=2),
+                 lambda m, o: m.PolynomialLR(o, total_iters=9),
+                 lambda m, o: m.ChainedScheduler([m.ExponentialLR(o, gamma=0.9), m.StepLR(o, step_size=2)])):
+        opt = _opts(graphc)
+        sched = make(m_g, opt)
+        for _ in range(5):
+            opt.step()
+            sched.step()
+        saved_opt, saved = opt.state_dict(), sched.state_dict()
+        ref = [sched.step() or list(sched.get_last_lr()) for _ in range(8)]
+        opt2 = _opts(graphc)
+        sched2 = make(m_g, opt2)
+        opt2.load_state_dict(saved_opt)
+        sched2.load_state_dict(saved)
+        assert [sched2.step() or list(sched2.get_last_lr()) for _ in range(8)] == ref
+        assert set(saved) == set(make(m_t, _opts(torch)).state_dict())
+
+
+def test_new_schedulers_errors_match_torch():
+    for lib in (graphc, torch):
+        m = lib.optim.lr_scheduler
+        opt = _opts(lib)
+        with pytest.raises(ValueError, match="Expected positive integer T_0"):
+            m.CosineAnnealingWarmRestarts(opt, T_0=0)
+        with pytest.raises(ValueError, match="Expected integer T_mult >= 1"):
+            m.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=0)
+        with pytest.raises(ValueError, match="mode is invalid and scale_fn is None"):
+            m.CyclicLR(opt, 0.01, 0.1, mode="square")
+        with pytest.raises(ValueError, match="expects at least one scheduler"):
+            m.ChainedScheduler([])
+        with pytest.raises(ValueError, match="does not support `ReduceLROnPlateau`"):
+            m.ChainedScheduler([m.ReduceLROnPlateau(opt)])
+        no_momentum = lib.optim.Adagrad([lib.zeros(1, requires_grad=True)])
+        with pytest.raises(ValueError, match="optimizer must support momentum"):
+            m.CyclicLR(no_momentum, 0.01, 0.1)

@@ -34,7 +34,8 @@ from graphc.tensor import Tensor
 from .optimizer import Optimizer
 
 __all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR",
-           "ExponentialLR", "SequentialLR", "CosineAnnealingLR", "OneCycleLR", "ReduceLROnPlateau"]
+           "ExponentialLR", "SequentialLR", "CosineAnnealingLR", "OneCycleLR", "ReduceLROnPlateau", "PolynomialLR",
+           "ChainedScheduler", "CyclicLR", "CosineAnnealingWarmRestarts"]
 
 EPOCH_DEPRECATION_WARNING = (
     "The epoch parameter in `scheduler.step()` was not necessary and is being deprecated where possible. "
@@ -438,5 +439,7 @@ class SequentialLR(LRScheduler):
             s.load_state_dict(sd)
 
 
-from .one_cycle_lr import OneCycleLR  # noqa: E402  (builds on LRScheduler above)
+from .cyclic_lr import CosineAnnealingWarmRestarts, CyclicLR  # noqa: E402  (build on LRScheduler above)
+from .one_cycle_lr import OneCycleLR  # noqa: E402
+from .polynomial_lr import ChainedScheduler, PolynomialLR  # noqa: E402
 from .reduce_lr_on_plateau import ReduceLROnPlateau  # noqa: E402
