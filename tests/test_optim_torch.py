@@ -107,7 +107,7 @@ def test_two_param_groups_with_different_lr_match_torch():
     assert [g["lr"] for g in gopt.param_groups] == [g["lr"] for g in topt.param_groups]
 
 
-@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam"])
 def test_state_dict_matches_torch_format(name):
     kwargs = {"lr": 0.01} | ({"momentum": 0.9} if name in ("SGD", "RMSprop") else {})
     gopt, topt = _run(lambda p: getattr(graphc.optim, name)(p, **kwargs),
@@ -122,7 +122,7 @@ def test_state_dict_matches_torch_format(name):
             np.testing.assert_allclose(gsd["state"][i][k].numpy(), v.numpy(), rtol=RTOL, atol=ATOL)
 
 
-@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop", "Adagrad"])
+@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop", "Adagrad", "NAdam", "RAdam"])
 def test_state_dict_round_trip_continues_like_torch(name):
     kwargs = {"lr": 0.02} | ({"momentum": 0.9} if name in ("SGD", "RMSprop") else {})
     gp, tp = _pair(_init(3))
@@ -173,3 +173,48 @@ def test_params_without_grad_are_skipped_like_torch():
             opt.step()
     _check_close(gp, tp)
     assert len(gopt.state) == len(topt.state) == 1
+
+
+@pytest.mark.parametrize("opts", [dict(), dict(weight_decay=0.1), dict(maximize=True), dict(betas=(0.8, 0.99), eps=1e-6)])
+def test_adamax_matches_torch(opts):
+    _run(lambda p: graphc.optim.Adamax(p, lr=0.01, **opts), lambda p: torch.optim.Adamax(p, lr=0.01, **opts))
+
+
+@pytest.mark.parametrize("opts", [
+    dict(), dict(weight_decay=0.1), dict(weight_decay=0.1, decoupled_weight_decay=True), dict(maximize=True),
+    dict(momentum_decay=0.01, betas=(0.8, 0.99)),
+])
+def test_nadam_matches_torch(opts):
+    _run(lambda p: graphc.optim.NAdam(p, lr=0.01, **opts), lambda p: torch.optim.NAdam(p, lr=0.01, **opts))
+
+
+@pytest.mark.parametrize("opts", [
+    dict(), dict(weight_decay=0.1), dict(weight_decay=0.1, decoupled_weight_decay=True), dict(maximize=True),
+    dict(betas=(0.5, 0.9)),  # rho_t > 5 from the first steps on: the rectified branch
+])
+def test_radam_matches_torch(opts):
+    _run(lambda p: graphc.optim.RAdam(p, lr=0.01, **opts), lambda p: torch.optim.RAdam(p, lr=0.01, **opts),
+         steps=STEPS + 8)
+
+
+@pytest.mark.parametrize("name", ["Adamax", "NAdam", "RAdam"])
+def test_adam_variants_compiled_steps_equal_eager_ones(name):
+    def run(compiled):
+        graphc.manual_seed(0)
+        model = graphc.nn.Linear(3, 2)
+        opt = getattr(graphc.optim, name)(model.parameters(), lr=0.05, weight_decay=0.01)
+        x, y = graphc.tensor(_X), graphc.ones(4, 2)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = (model(x) - y).pow(2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+
+        step = graphc.compile(step) if compiled else step
+        return [float(step(x, y)) for _ in range(10)], model.weight.detach().numpy()
+
+    (lc, wc), (le, we) = run(True), run(False)
+    np.testing.assert_allclose(lc, le, rtol=1e-5)
+    np.testing.assert_allclose(wc, we, rtol=1e-5, atol=1e-6)
