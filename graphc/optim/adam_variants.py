@@ -22,7 +22,13 @@ from graphc import factories as _factories
 from graphc.ir.dtypes import float32
 
 from .adam import _check_betas
-from .optimizer import Optimizer, check_lr, check_nonnegative, check_unknown_options, check_unsupported
+from .optimizer import (
+    Optimizer,
+    check_lr,
+    check_nonnegative,
+    check_unknown_options,
+    check_unsupported,
+)
 from .rounding import as_float64, fma, lerp
 
 __all__ = ["Adamax", "NAdam", "RAdam"]
