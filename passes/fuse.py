@@ -153,6 +153,37 @@ def base_materialization(graph: Graph, plan: FusionPlan, readers, rides: dict[No
                 plan.not_fused[node] = f"recomputed by each of its {len(kernels)} reading kernels (cheap)"
             else:
                 plan.materialized[node] = f"read by {len(kernels)} kernels"
+    bound_inline_size(graph, plan)
+
+
+INLINE_LIMIT = 512  # operations in one kernel's inlined expression tree before inputs get buffers
+
+
+def bound_inline_size(graph: Graph, plan: FusionPlan) -> None:
+    """Give buffers to inlined values where a kernel's expression tree would pass ``INLINE_LIMIT``.
+
+    A pointwise value is inlined into its reader as a tree: a value read twice in one kernel
+    (``x`` and ``x`` shifted, as a doubling scan reads it) is expanded twice, so k such steps
+    make a tree of 2^k copies (6^k for a log-add-exp scan), which the lowering would build and
+    LLVM would compile. Walking the graph in order, a node whose tree would pass the limit gets
+    its largest inlined inputs stored instead, so every tree stays within the limit."""
+    size: dict[Node, int] = {}
+
+    def inlined(x: Node) -> int:
+        return size.get(x, 0) if x not in plan.materialized else 0
+
+    for node in graph.nodes:
+        if node.is_placeholder or node.op == "constant":
+            continue
+        need = 1 + sum(inlined(x) for x in node.inputs)
+        if need > INLINE_LIMIT:
+            for x in sorted({x for x in node.inputs if inlined(x)}, key=inlined, reverse=True):
+                need -= node.inputs.count(x) * inlined(x)
+                plan.materialized[x] = f"its inlined expression ({size[x]} operations) is read {node.inputs.count(x)}x " \
+                                       f"by %{node.name}, whose tree would pass {INLINE_LIMIT}"
+                if need <= INLINE_LIMIT:
+                    break
+        size[node] = need if pointwise(node) and node.op != "assign" else 0
 
 
 def _kernel_of(node: Node, plan: FusionPlan, rides: dict[Node, Node]):

@@ -239,10 +239,14 @@ def form_groups(graph: Graph, plan: FusionPlan, readers, rides, materialize) -> 
         kernels, bad = schedule(graph, plan, bld.maps, bld.pos)
         if not bad:
             break
+        dropped = set()  # (one store may be bad for several reasons in one round)
         for end, why in bad:
+            if end in dropped:
+                continue
             if end in excluded:
                 raise CompileError(f"the fusion plan cannot drop %{end.name} twice ({why})",
                                    fix="report this graph; compile without the 'fuse' pass meanwhile")
+            dropped.add(end)
             excluded.add(end)
             plan.not_fused[end] = why
     plan.schedule = kernels

@@ -3,6 +3,9 @@ the arena offsets."""
 
 from __future__ import annotations
 
+import numpy as np
+
+import graphc
 from graphc.ir import Graph, TensorType, float32
 from graphc.passes import PassContext, VerifyInstrument, run_pipeline
 from graphc.runtime.kernel_ir import format_kernel
@@ -50,3 +53,21 @@ def test_memory_plan_reuses_dead_buffers_golden():
     # a lives until d reads it; d reuses b's bytes (b is dead once c is computed)
     assert got == {"a": (0, (0, 3)), "b": (16384, (1, 2)), "c": (32768, (2, 3)), "d": (16384, (3, 4))}
     assert (plan.arena_bytes, plan.unplanned_bytes) == (49152, 65536)
+
+
+def test_inlined_expression_trees_are_bounded_by_storing_repeated_inputs():
+    # x_k = x_{k-1} + shift(x_{k-1}): each step reads the last one twice, so inlining everything
+    # would make one kernel of 2^12 copies; the plan stores inputs once a tree passes the limit
+    from graphc.passes.fuse import INLINE_LIMIT
+
+    def scan(x):
+        for k in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048):
+            x = x + graphc.cat([graphc.zeros(2, k), x[:, : x.shape[1] - k]], 1)
+        return x
+
+    x = graphc.randn(2, 4096)
+    compiled = graphc.compile(scan)
+    np.testing.assert_allclose(compiled(x).numpy(), np.cumsum(x.numpy(), 1), rtol=1e-4, atol=1e-3)
+    plan = compiled.graphs()[-1].meta["fusion"]
+    reasons = [why for why in plan.materialized.values() if f"would pass {INLINE_LIMIT}" in why]
+    assert reasons and compiled.stats()["kernels"] <= 8
