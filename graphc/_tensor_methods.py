@@ -2,7 +2,8 @@
 
 The implementations live in the modules named for what they hold (``_tensor_math``: elementwise,
 ``_tensor_reduce``: reductions, ``_tensor_shape``: shape functions, ``_tensor_linalg``: matrix
-products, ``_tensor_inplace``: in-place methods); this module binds them as methods, so
+products, ``_tensor_inplace``: in-place methods, ``_tensor_select``: gather/take/diagonal/tril,
+``_tensor_rearrange``: roll/repeat_interleave/tile); this module binds them as methods, so
 ``x.exp()`` and ``graphc.exp(x)`` are one function::
 
     >>> import graphc
@@ -20,7 +21,10 @@ from . import _dispatch
 from . import _tensor_inplace as I
 from . import _tensor_linalg as L
 from . import _tensor_math as M
+from . import _tensor_rearrange as RA
 from . import _tensor_reduce as R
+from . import _tensor_scan as SC
+from . import _tensor_select as SEL
 from . import _tensor_shape as S
 from ._tensor_args import dtype_arg
 from .tensor import Tensor
@@ -180,14 +184,20 @@ _FROM_LINALG = "matmul mm bmm mv dot inner vdot outer ger"
 _FROM_INPLACE = """add_ sub_ mul_ div_ pow_ exp_ log_ neg_ abs_ relu_ sigmoid_ tanh_ sqrt_ rsqrt_ reciprocal_ sin_ cos_
 sign_ negative_ absolute_ zero_ fill_ copy_ clamp_ clamp_min_ clamp_max_ clip_ masked_fill_ lerp_ addcmul_ addcdiv_
 floor_ ceil_ round_ trunc_ square_ log1p_ expm1_ remainder_ fmod_ uniform_ normal_"""
+_FROM_SELECT = "gather index_select take scatter_add diagonal diag tril triu"
+_FROM_REARRANGE = "roll repeat_interleave tile"
+_FROM_SCAN = "cumsum cumprod logcumsumexp"
 
 METHODS: dict[str, object] = {}
-for _module, _names in ((M, _FROM_MATH), (R, _FROM_REDUCE), (S, _FROM_SHAPE), (L, _FROM_LINALG), (I, _FROM_INPLACE)):
+for _module, _names in ((M, _FROM_MATH), (R, _FROM_REDUCE), (S, _FROM_SHAPE), (L, _FROM_LINALG), (I, _FROM_INPLACE),
+                        (SEL, _FROM_SELECT), (RA, _FROM_REARRANGE), (SC, _FROM_SCAN)):
     for _name in _names.split():
         METHODS[_name] = getattr(_module, _name)
 
 METHODS.update({
     "to": to, "cpu": cpu, "cuda": cuda, "type": type,
+    "where": lambda self, condition, other: M.where(condition, self, other),
+    "is_contiguous": lambda self, memory_format=None: True,  # no strides: see _tensor_shape.contiguous
     "float": _cast_method(D.float32), "double": _cast_method(D.float64), "long": _cast_method(D.int64),
     "int": _cast_method(D.int32), "bool": _cast_method(D.bool_),
     "half": _unsupported_dtype("half", "float16"), "bfloat16": _unsupported_dtype("bfloat16", "bfloat16"),

@@ -48,8 +48,9 @@ class _GradModeContext:
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with self.__class__.__new__(self.__class__) as ctx:
-                ctx.mode = self.mode
+            ctx = self.__class__.__new__(self.__class__)  # (a fresh context per call: calls may nest)
+            ctx.mode = self.mode
+            with ctx:
                 return fn(*args, **kwargs)
 
         return wrapper
@@ -65,6 +66,15 @@ class enable_grad(_GradModeContext):
     """Enable gradient recording inside a ``with`` block or a decorated function."""
 
     mode = True
+
+
+class inference_mode(_GradModeContext):
+    """``torch.inference_mode``: no gradient recording, as ``no_grad`` (graphc has no separate
+    inference tensors: a result made here may be used with autograd later, which PyTorch refuses).
+    ``inference_mode(False)`` records as usual."""
+
+    def __init__(self, mode: bool = True):
+        self.mode = not mode
 
 
 class set_grad_enabled(_GradModeContext):

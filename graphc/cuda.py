@@ -64,6 +64,15 @@ def synchronize(device=None) -> None:
     driver.Context.get(index).synchronize()
 
 
+class amp:  # noqa: N801  (torch.cuda.amp, deprecated in PyTorch for torch.amp; see graphc.amp)
+    from .amp import GradScaler, autocast
+
+
+def empty_cache() -> None:
+    """PyTorch's cache of freed device memory: graphc keeps none (a compiled version owns its
+    buffers until it is dropped), so there is nothing to release."""
+
+
 def manual_seed(seed: int) -> None:
     """graphc draws random numbers on the host for every device: the same as ``graphc.manual_seed``."""
     from .random import manual_seed as seed_all

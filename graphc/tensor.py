@@ -443,12 +443,22 @@ def _check_dim(dim: int, ndim: int) -> int:
     return dim % n
 
 
+# graphc.set_printoptions (torch.set_printoptions): how tensors print
+PRINT_OPTIONS = {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80, "sci_mode": None}
+
+
 def _format(t: Tensor) -> str:
     data = t._data
+    opts = PRINT_OPTIONS
+    common = {"separator": ", ", "prefix": "tensor(", "threshold": opts["threshold"], "edgeitems": opts["edgeitems"],
+              "max_line_width": opts["linewidth"]}
     if data.dtype.kind == "f":
-        body = np.array2string(data, separator=", ", precision=4, suppress_small=False, prefix="tensor(")
+        sci = opts["sci_mode"]
+        fmt = None if sci is None else {"float_kind": (lambda v, p=opts["precision"]: f"{v:.{p}e}") if sci
+                                        else (lambda v, p=opts["precision"]: f"{v:.{p}f}")}
+        body = np.array2string(data, precision=opts["precision"], suppress_small=False, formatter=fmt, **common)
     else:
-        body = np.array2string(data, separator=", ", prefix="tensor(")
+        body = np.array2string(data, **common)
     extras = []
     if t.dtype not in (D.float32, D.int64, D.bool_):
         extras.append(f"dtype=graphc.{t.dtype.name}")

@@ -194,3 +194,17 @@ def test_dropout_modes():
 def test_dropout_bad_p():
     with pytest.raises(GraphcError, match="between 0 and 1"):
         F.dropout(graphc.tensor(randn(2)), 1.5)
+
+
+@pytest.mark.parametrize("name", ["relu", "leaky_relu", "elu", "silu"])
+def test_inplace_activations_of_a_non_leaf_backpropagate_like_torch(name):
+    # (silu's backward reads x, which inplace=True overwrites: it computes from a copy)
+    a = randn(6) * 3
+    g, t = graphc.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    getattr(F, name)(g * 1.0, inplace=True).sum().backward()
+    getattr(TF, name)(t * 1.0, inplace=True).sum().backward()
+    np.testing.assert_allclose(g.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_elu_of_large_inputs_has_a_finite_gradient():
+    compare(F.elu, TF.elu, np.array([100.0, 200.0, -1.0, 0.5], np.float32))

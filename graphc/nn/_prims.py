@@ -12,6 +12,7 @@ import numpy as np
 
 from graphc import _dispatch
 from graphc.ir import dtypes as D
+from graphc.ir.errors import ShapeError
 from graphc.tensor import Tensor
 
 apply = _dispatch.apply
@@ -146,3 +147,32 @@ def is_traced(*xs) -> bool:
 
 def shape_str(shape) -> str:
     return "[" + ", ".join(str(s) for s in shape) + "]"
+
+
+def clamp_min(x: Tensor, lo: float) -> Tensor:
+    """max(x, lo) with PyTorch's clamp_min gradient: it passes where x >= lo (ties included)."""
+    lo_t = const(lo, x.dtype)
+    return where(binary("ge", x, lo_t), x, lo_t)
+
+
+def clamp_min_keep_grad(x: Tensor, lo: float) -> Tensor:
+    """max(x, lo) in value, differentiated as x itself: PyTorch's ``x.clamp_min_(lo)`` under
+    ``no_grad`` (cosine_similarity's norms, gaussian_nll_loss's variance)."""
+    lo_t = const(lo, x.dtype)
+    return where(binary("ge", x, lo_t), x, add(lo_t, sub(x, x.detach())))
+
+
+def broadcast_shape(*shapes) -> tuple[int, ...]:
+    """The broadcast of ``shapes``, or PyTorch's "The size of tensor a ... must match" ShapeError."""
+    out = tuple(shapes[0])
+    for other in shapes[1:]:
+        n = max(len(out), len(other))
+        a = (1,) * (n - len(out)) + tuple(out)
+        b = (1,) * (n - len(other)) + tuple(other)
+        for i in reversed(range(n)):  # PyTorch reports the innermost clash
+            if a[i] != b[i] and 1 not in (a[i], b[i]):
+                raise ShapeError(f"The size of tensor a ({a[i]}) must match the size of tensor b ({b[i]}) at "
+                                 f"non-singleton dimension {i}",
+                                 fix="make the sizes equal or 1 in that dimension (reshape, unsqueeze or expand)")
+        out = tuple(y if x == 1 else x for x, y in zip(a, b))
+    return out

@@ -26,6 +26,21 @@ from .functional_act import (
     softmax,
     tanh,
 )
+from .functional_activations import (
+    celu,
+    glu,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    logsigmoid,
+    mish,
+    prelu,
+    relu6,
+    selu,
+    softplus,
+    softsign,
+)
+from .functional_attention import multi_head_attention_forward, scaled_dot_product_attention
 from .functional_conv import (
     adaptive_avg_pool2d,
     avg_pool2d,
@@ -35,14 +50,23 @@ from .functional_conv import (
     linear,
     max_pool2d,
 )
+from .functional_distance import cosine_similarity, normalize, pairwise_distance
 from .functional_loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
+    huber_loss,
     l1_loss,
     mse_loss,
     nll_loss,
     smooth_l1_loss,
+)
+from .functional_loss_likelihood import gaussian_nll_loss, kl_div, poisson_nll_loss
+from .functional_loss_margin import (
+    cosine_embedding_loss,
+    margin_ranking_loss,
+    soft_margin_loss,
+    triplet_margin_loss,
 )
 from .functional_norm import batch_norm, group_norm, layer_norm
 
@@ -51,4 +75,9 @@ __all__ = [
     "conv1d", "conv2d", "conv_transpose2d", "cross_entropy", "dropout", "elu", "embedding", "gelu", "group_norm",
     "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax", "max_pool2d", "mse_loss", "nll_loss", "one_hot",
     "pad", "relu", "sigmoid", "silu", "smooth_l1_loss", "softmax", "tanh",
+    "celu", "glu", "hardsigmoid", "hardswish", "hardtanh", "logsigmoid", "mish", "prelu", "relu6", "selu", "softplus",
+    "softsign",
+    "multi_head_attention_forward", "scaled_dot_product_attention",
+    "cosine_similarity", "normalize", "pairwise_distance", "huber_loss", "kl_div", "poisson_nll_loss",
+    "gaussian_nll_loss", "margin_ranking_loss", "triplet_margin_loss", "cosine_embedding_loss", "soft_margin_loss",
 ]

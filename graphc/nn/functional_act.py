@@ -44,6 +44,16 @@ def _inplace_result(x: Tensor, out: Tensor, inplace: bool) -> Tensor:
     return _dispatch.apply_inplace(x, "add", out)
 
 
+def _source(x: Tensor, inplace: bool) -> Tensor:
+    """The tensor a result is computed from: a copy when ``inplace`` is to overwrite ``x``.
+
+    The backward pass reads the values the formula saved (silu's, mish's and hardswish's read x
+    itself); overwriting x would invalidate them, so they are taken from a copy, as PyTorch's
+    in-place variants save the original input.
+    """
+    return P.apply("cast", x, dtype=x.dtype.short) if inplace and x.requires_grad else x
+
+
 def relu(input, inplace: bool = False):
     """max(0, x) elementwise."""
     return _inplace_result(input, P.apply("relu", input), inplace)
@@ -58,8 +68,10 @@ def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):
 
 def elu(input, alpha: float = 1.0, inplace: bool = False):
     """x where x > 0, else alpha * (exp(x) - 1)."""
-    x = _float_input("elu", input)
-    neg = P.mul(P.sub(P.apply("exp", x), P.const(1, x.dtype)), P.const(alpha, x.dtype))
+    x = _source(_float_input("elu", input), inplace)
+    # exp of min(x, 0): the branch where() does not take must not overflow (its 0 * inf gradient is NaN)
+    negative = P.binary("minimum", x, P.const(0, x.dtype))
+    neg = P.mul(P.sub(P.apply("exp", negative), P.const(1, x.dtype)), P.const(alpha, x.dtype))
     return _inplace_result(input, P.where(P.binary("gt", x, 0.0), x, neg), inplace)
 
 
@@ -74,7 +86,7 @@ def gelu(input, approximate: str = "none"):
 
 def silu(input, inplace: bool = False):
     """x * sigmoid(x) (also called swish)."""
-    x = _float_input("silu", input)
+    x = _source(_float_input("silu", input), inplace)
     return _inplace_result(input, P.mul(x, P.apply("sigmoid", x)), inplace)
 
 

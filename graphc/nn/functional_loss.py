@@ -87,6 +87,24 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str
     return _reduce(loss, _legacy_reduction(size_average, reduce, reduction))
 
 
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None):
+    """0.5 d^2 where |d| < delta, else delta (|d| - delta / 2); ``weight`` (the input's size) scales each term."""
+    if delta <= 0:
+        raise GraphcValueError("huber_loss does not support non-positive values for delta.", fix="pass delta > 0")
+    input, target = _pointwise_target("huber_loss", input, target)
+    d = P.apply("abs", P.sub(input, target))
+    quad = P.mul(P.mul(d, d), P.const(0.5, d.dtype))
+    loss = P.where(P.binary("lt", d, P.const(delta, d.dtype)), quad,
+                   P.mul(P.sub(d, P.const(0.5 * delta, d.dtype)), P.const(delta, d.dtype)))
+    if weight is None:
+        return _reduce(loss, reduction)
+    if tuple(weight.shape) != tuple(input.shape):
+        raise GraphcValueError("Weights and input must have the same size.", fix="give weight the input's shape")
+    if reduction not in ("none", "mean", "sum"):
+        raise GraphcValueError(f"Invalid reduction mode: {reduction}. Expected one of 'none', 'mean', 'sum'.")
+    return _reduce(P.mul(loss, weight), reduction)
+
+
 def _same_size_target(name: str, input, target) -> None:
     if tuple(target.shape) != tuple(input.shape):
         raise GraphcValueError(f"Using a target size (torch.Size({list(target.shape)})) that is different to the input "
