@@ -24,7 +24,10 @@ _grad_of = attrgetter("_grad")
 
 class Guards:
     def __init__(self, bound: list, modules: list, optimizers: list, grad_reads: list, tree: list = (),
-                 optimizer_state: list | None = None, captured=None):
+                 optimizer_state: list | None = None, captured=None, hooks: list = ()):
+        # leaves whose gradient the step computes, and the register_hook hooks it traced for them
+        self.hooked_leaves = [t for t, _ in hooks]
+        self.leaf_hooks = [h for _, h in hooks]
         self.captured = captured if captured else None  # the globals and closure variables the trace read
         self.tree = [(m, _children(m), _plain(m)) for m in tree]  # every module the trace called, and what it held
         self.tree_version = _registry.VERSION[0]
@@ -60,6 +63,8 @@ class Guards:
         if self.modules and list(map(_training_of, self.modules)) != self.module_state:
             m = next(m for m, was in zip(self.modules, self.module_state) if m.training != was)
             return f"{type(m).__name__} switched between train() and eval()"
+        if self.hooked_leaves and list(map(_hooks_now, self.hooked_leaves)) != self.leaf_hooks:
+            return "a gradient hook (register_hook) of a parameter was added or removed"
         if self.grad_tensors and list(map(is_, map(_grad_of, self.grad_tensors), repeat(None))) != self.grad_state:
             return "a parameter's .grad appeared or was cleared"
         if self.optimizers:
@@ -78,6 +83,10 @@ class Guards:
             if t._device != device:
                 return f"{name} moved to another device"
         return "a bound tensor changed"
+
+
+def _hooks_now(t) -> tuple:
+    return tuple(t._hooks.values()) if t._hooks else ()
 
 
 _PLAIN_TYPES = (bool, int, float, str, type(None))

@@ -23,7 +23,7 @@ from graphc.ir.errors import AutogradError, ShapeError, TraceError
 from graphc.ir.source import user_location
 
 from . import _dispatch
-from .autograd import check_root, is_grad_enabled
+from .autograd import check_root, is_grad_enabled, run_grad_hooks
 
 
 class Hyper(float):
@@ -105,6 +105,8 @@ class Tracer:
         self.grad_inputs: dict = {}  # placeholder of an argument's existing .grad -> argument index
         self.retained: list = []  # symbolic non-leaf tensors whose .grad backward() keeps (retain_grad())
         self.history: dict[int, list[Node]] = {}  # id(real tensor) -> the values in-place updates gave it
+        self.hooked: list = []  # symbolic non-leaf tensors with register_hook hooks
+        self.hook_reads: dict[int, tuple] = {}  # id(leaf) -> (leaf, its hooks) when backward() ran them
         self.own_random: str | None = None  # the first graphc.rand/randn/... call: eager mode draws other numbers
         self._grad_seen: set[int] = set()
 
@@ -331,7 +333,13 @@ class Tracer:
         if needed & self.freed:
             raise AutogradError("Trying to backward through the graph a second time (or directly access saved tensors after they have already been freed).",
                                 fix="specify retain_graph=True if you need to backward through the graph a second time")
-        flat = iter(append_backward(self.graph, roots, seeds, wrt, only=self.requires_grad))
+        def traced_hooks(t):
+            def at(grad_node):
+                return self.node_of(run_grad_hooks(t, self.make_symbolic(grad_node, False)))
+            return at
+
+        hooks = {t._tnode: traced_hooks(t) for t in self.hooked if t._hooks}
+        flat = iter(append_backward(self.graph, roots, seeds, wrt, only=self.requires_grad, hooks=hooks))
         grads = []
         for vs in versions:
             parts = [g for g in (next(flat) for _ in vs) if g is not None]
@@ -344,11 +352,20 @@ class Tracer:
         for (t, _), g in zip(leaves, grads):
             if g is None:
                 continue
+            grad = self.make_symbolic(g, False)
+            if t._tnode is None:  # a real leaf: the compiled version holds while its hooks do
+                self.hook_reads[id(t)] = (t, tuple((t._hooks or {}).values()))
+                if t._hooks:
+                    with _no_grad():
+                        grad = run_grad_hooks(t, grad)
+            elif t._hooks:
+                with _no_grad():
+                    grad = run_grad_hooks(t, grad)
             if t.grad is None:
-                t.grad = self.make_symbolic(g, False)
+                t.grad = grad
             else:
                 with _no_grad():
-                    _dispatch.apply_inplace(t.grad, "add", self.make_symbolic(g, False))
+                    _dispatch.apply_inplace(t.grad, "add", grad)
 
 
 def _no_grad():

@@ -10,6 +10,7 @@ recorded, raising where PyTorch raises.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from contextlib import contextmanager
 
@@ -136,6 +137,44 @@ class SavedValue:
         self.freed = True
 
 
+_hook_ids = itertools.count()
+
+
+class RemovableHandle:
+    """Returned by ``register_*_hook`` (tensors and modules); ``handle.remove()`` unregisters the hook."""
+
+    def __init__(self, hooks: dict):
+        self._hooks = hooks
+        self.id = next(_hook_ids)
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def run_grad_hooks(t, grad):
+    """``t``'s ``register_hook`` hooks, in order, on ``grad`` (a tensor); each may return a new
+    gradient (of the same shape and dtype) for the next one and for what the gradient flows to."""
+    for hook in list(t._hooks.values()):
+        out = hook(grad)
+        if out is None:
+            continue
+        from graphc.tensor import Tensor
+
+        if not isinstance(out, Tensor) or tuple(out.shape) != tuple(grad.shape) or out.dtype is not grad.dtype:
+            what = type(out).__name__ if not isinstance(out, Tensor) else f"{out.dtype.name}{list(out.shape)}"
+            raise AutogradError(f"hook '{getattr(hook, '__name__', 'hook')}' has changed the type or size of value: "
+                                f"expected {grad.dtype.name}{list(grad.shape)}, got {what}",
+                                fix="return a gradient of the tensor's shape and dtype, or None to keep it")
+        grad = out
+    return grad
+
+
 class TapeNode:
     """One recorded eager op: what PyTorch calls a ``grad_fn``.
 
@@ -144,7 +183,7 @@ class TapeNode:
     input that needs no gradient; ``saved`` holds the input arrays with their versions.
     """
 
-    __slots__ = ("op", "attrs", "inputs", "saved", "out", "out_type", "loc", "retain", "__weakref__")
+    __slots__ = ("op", "attrs", "inputs", "saved", "out", "out_type", "loc", "retain", "hooked", "__weakref__")
 
     def __init__(self, op, attrs, inputs, saved, out: SavedValue, out_type: TensorType, loc):
         self.op = op
@@ -155,6 +194,7 @@ class TapeNode:
         self.out_type = out_type
         self.loc = loc
         self.retain = None  # weakref to a non-leaf tensor whose .grad is retained
+        self.hooked = None  # weakref to the non-leaf tensor whose register_hook hooks see this gradient
 
     def name(self) -> str:
         return "".join(p.capitalize() for p in self.op.split("_")) + "Backward0"
@@ -279,7 +319,21 @@ def run_backward(tensors, grad_tensors, retain_graph: bool = False, inputs=None)
     retained = [(rec.retain(), node_of[id(rec)]) for rec in tape if rec.retain is not None and rec.retain() is not None]
     if inputs is not None:
         retained += [(t, node_of[id(t.grad_fn)]) for t in inputs if t.grad_fn is not None]
-    grads = append_backward(graph, root_nodes, seed_nodes, wanted + [n for _, n in retained])
+    # register_hook on non-leaves: each hooked node's gradient is cut at a placeholder the hooks
+    # fill in, stage by stage (a hook sees real values and may return a new gradient)
+    hooked = {node_of[id(rec)]: rec.hooked() for rec in tape if rec.hooked is not None
+              and rec.hooked() is not None and rec.hooked()._hooks}
+    cuts: list[tuple] = []  # (tensor, gradient before its hooks, placeholder after them), in backward order
+
+    def cut(tensor):
+        def at(grad_node):
+            p = graph.placeholder("hooked_grad", grad_node.type, role="input")
+            cuts.append((tensor, grad_node, p))
+            return p
+        return at
+
+    grads = append_backward(graph, root_nodes, seed_nodes, wanted + [n for _, n in retained],
+                            hooks={n: cut(t) for n, t in hooked.items()})
 
     # PyTorch's checks: every saved value the backward graph reads is still there and unchanged
     backward_nodes = graph.nodes[forward_count:]
@@ -297,6 +351,10 @@ def run_backward(tensors, grad_tensors, retain_graph: bool = False, inputs=None)
                     f"expected version {saved.version} instead.",
                     fix="clone() the tensor before modifying it in place, or use the out-of-place op")
 
+    for tensor, before, after in cuts:
+        value = _evaluate(graph, before, env)
+        with no_grad():
+            env[after] = run_grad_hooks(tensor, Tensor._wrap(np.array(value, copy=True)))._data
     graph.set_outputs([g for g in grads if g is not None])
     values = iter(interpret(graph, {}, env))
     results = [next(values) if g is not None else None for g in grads]
@@ -306,6 +364,9 @@ def run_backward(tensors, grad_tensors, retain_graph: bool = False, inputs=None)
             continue
         if inputs is not None and not any(t is i for i in inputs):
             continue
+        if t._hooks and t.grad_fn is None:  # a leaf's hooks see its gradient before it accumulates
+            with no_grad():
+                g = run_grad_hooks(t, Tensor._wrap(np.array(g, copy=True)))._data
         if t.grad is None:
             grad = Tensor._wrap(np.array(g, dtype=t.dtype.np, copy=True))
             grad._device = t._device  # a gradient lives where its tensor lives
@@ -319,6 +380,23 @@ def run_backward(tensors, grad_tensors, retain_graph: bool = False, inputs=None)
             for x in node.inputs:
                 if x in saved_of:
                     saved_of[x].free()
+
+
+def _evaluate(graph: Graph, target, env: dict):
+    """The value of ``target``, computing only the nodes it needs that ``env`` lacks."""
+    from graphc.runtime.reference import run_node
+
+    needed, stack = set(), [target]
+    while stack:
+        n = stack.pop()
+        if n in env or n in needed:
+            continue
+        needed.add(n)
+        stack.extend(n.inputs)
+    for node in graph.nodes:
+        if node in needed:
+            env[node] = run_node(node, [env[x] for x in node.inputs])
+    return env[target]
 
 
 def _describe(node) -> str:

@@ -238,6 +238,7 @@ class CompiledFunction:
         graph.set_outputs(outputs)
         tracer.input_leaves.clear()
         tracer.retained.clear()
+        tracer.hooked.clear()
         del result, out_tensors, sym_args
         _check_escapes(tracer)
         return tracer, graph, inputs, out_tree, created
@@ -284,7 +285,8 @@ class CompiledFunction:
                               list(tracer.optimizers.values()), tracer.grad_reads, list(tracer.modules.values()),
                               [tracer.optimizer_structures[k] for k in tracer.optimizers],
                               Captured(self.fn.forward if self.module is not None else self.fn,
-                                       list(dict.fromkeys(type(m) for m in tracer.modules.values()))))
+                                       list(dict.fromkeys(type(m) for m in tracer.modules.values()))),
+                              list(tracer.hook_reads.values()))
         if backend == "llvm" and entry.guards.why() is not None:
             # its guards fail before it has even run (the first step of a training loop: it reads
             # every .grad as None and leaves them set), so it runs once: interpret it instead of

@@ -48,6 +48,7 @@ class Tensor:
     _device = None  # None on the CPU; a graphc.device("cuda", i) for a tensor placed on a GPU
     _alias_of = None  # detach(): a weak reference to the tensor whose memory this one shares
     _compiled_by = None  # the name of the compiled function that returned it (no autograd history)
+    _hooks = None  # register_hook: handle id -> hook(grad) -> new grad or None
 
     def __init__(self, data=None, *, dtype=None, requires_grad: bool = False):
         # PyTorch's legacy constructor: graphc.Tensor([1, 2]) is a float32 tensor
@@ -183,6 +184,26 @@ class Tensor:
                 and not self._retains_grad:
             _dispatch.tracer.retained.append(self)  # a traced non-leaf: the trace's backward() sets its .grad
         self._retains_grad = True
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` with this tensor's gradient whenever one is computed; a tensor it
+        returns replaces the gradient (for what it flows to, or what accumulates in a leaf's
+        ``.grad``). Returns a handle whose ``remove()`` unregisters it. Inside a compiled function
+        the hook is traced: its tensor operations become part of the step."""
+        from .autograd import RemovableHandle
+
+        if not self.requires_grad:
+            raise AutogradError("cannot register a hook on a tensor that doesn't require gradient",
+                                fix="call requires_grad_() on the tensor first, or hook a tensor that requires grad")
+        if self._hooks is None:
+            self._hooks = {}
+        handle = RemovableHandle(self._hooks)
+        self._hooks[handle.id] = hook
+        if self.grad_fn is not None:
+            self.grad_fn.hooked = weakref.ref(self)
+        elif _dispatch.tracer is not None and not self.is_leaf and all(t is not self for t in _dispatch.tracer.hooked):
+            _dispatch.tracer.hooked.append(self)  # a traced non-leaf: the trace's backward() calls its hooks
+        return handle
 
     @property
     def retains_grad(self) -> bool:

@@ -49,10 +49,12 @@ def needed_nodes(graph: Graph, roots: list[Node], wrt: list[Node], only: set[Nod
 
 
 def append_backward(graph: Graph, roots: list[Node], root_grads: list[Node], wrt: list[Node],
-                    only: set[Node] | None = None) -> list[Node | None]:
+                    only: set[Node] | None = None, hooks: dict | None = None) -> list[Node | None]:
     """Append to ``graph`` the nodes computing d(roots . root_grads)/d(wrt).
 
-    Returns one gradient node per ``wrt`` node, or None where no root depends on it.
+    Returns one gradient node per ``wrt`` node, or None where no root depends on it. ``hooks``
+    maps a node to ``f(grad) -> grad``, called with the node's whole gradient before it flows
+    on (``Tensor.register_hook`` on a non-leaf), in reverse graph order.
     """
     needed = needed_nodes(graph, roots, wrt, only)
     grads: dict[Node, Node] = {}
@@ -76,6 +78,8 @@ def append_backward(graph: Graph, roots: list[Node], root_grads: list[Node], wrt
         grad = grads.get(node)
         if grad is None:
             continue
+        if hooks and node in hooks:
+            grads[node] = grad = hooks[node](grad)
         rule = VJP_RULES.get(node.op)
         if rule is None:
             raise AutogradError(f"op {node.op!r} has no gradient rule, but a gradient flows through it"

@@ -17,11 +17,11 @@ Attributes that are Parameters or Modules register themselves; buffers are regis
 
 from __future__ import annotations
 
-import itertools
 from collections import OrderedDict, namedtuple
 
 import numpy as np
 
+from graphc.autograd import RemovableHandle
 from graphc.device import check_device, placed
 from graphc.ir import dtypes as D
 from graphc.ir.errors import GraphcError, GraphcTypeError, GraphcValueError
@@ -37,25 +37,6 @@ class StateDictError(GraphcError, RuntimeError):
 
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
-_hook_ids = itertools.count()
-
-
-class RemovableHandle:
-    """Returned by ``register_*_hook``; ``handle.remove()`` unregisters the hook."""
-
-    def __init__(self, hooks: dict):
-        self._hooks = hooks
-        self.id = next(_hook_ids)
-
-    def remove(self) -> None:
-        self._hooks.pop(self.id, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
-
 
 def _addindent(text: str, spaces: int) -> str:
     lines = text.split("\n")
