@@ -223,3 +223,28 @@ def test_a_widened_sum_that_is_not_a_multiply_add_stays_float64():
     want = (a.numpy().astype(np.float64) * 3.0 + b.numpy().astype(np.float64) ** 2).astype(np.float32)
     np.testing.assert_array_equal(f(a, b).numpy(), want)
     assert "fpext" in f._last.executable.jit.llvm_ir
+
+
+def test_jit_objects_reach_their_sections_from_anywhere():
+    # MCJIT places each object's code and data sections wherever it finds memory; after many
+    # compiled programs in one process they landed over 2 GB apart and a 32-bit PC-relative
+    # reference made LLVM abort the process while linking. The large code model leaves only
+    # 64-bit absolute relocations.
+    import shutil
+    import subprocess
+    import tempfile
+
+    import graphc
+    from graphc.runtime.llvm.jit import new_target_machine
+
+    if shutil.which("readelf") is None:
+        pytest.skip("readelf (binutils) is not installed")
+    f = graphc.compile(lambda x: (x * 0.5 + 1.25).exp().sum())
+    f(graphc.ones(64))
+    obj = new_target_machine().emit_object(f._last.executable.jit.optimized)
+    with tempfile.NamedTemporaryFile(suffix=".o") as out:
+        out.write(obj)
+        out.flush()
+        relocations = subprocess.run(["readelf", "-rW", out.name], capture_output=True, text=True, check=True).stdout
+    kinds = {line.split()[2] for line in relocations.splitlines() if "R_X86_64" in line}
+    assert kinds and kinds <= {"R_X86_64_64"}, kinds

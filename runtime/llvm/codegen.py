@@ -84,6 +84,10 @@ class KernelEmitter:
         fn = ir.Function(self.module, fnty, name=symbol or kernel.name)
         if symbol is None:
             fn.linkage = "internal"
+        # each kernel is called once, from the step: inlining them all made one function whose
+        # optimisation grows faster than linearly (an unrolled 32-step LSTM: 22 s -> 7.6 s
+        # without), and a call per kernel costs nothing measurable
+        fn.attributes.add("noinline")
         for arg, name in zip(fn.args, kernel.buffers):
             arg.name = name.replace("%", "")
             arg.add_attribute("noalias")

@@ -29,6 +29,10 @@ def new_target_machine():
     """A target machine for this CPU with all its features (AVX-512 where present).
 
     An MCJIT engine takes ownership of the machine it is given, so each engine gets its own.
+    The large code model: MCJIT puts each object's code and data sections wherever its memory
+    manager finds room, and in a process that has compiled many programs they can land more
+    than 2 GB apart, beyond a 32-bit PC-relative reference (LLVM aborts the process linking
+    them); 64-bit absolute references reach anywhere.
     """
     llvm.initialize_all_targets()
     llvm.initialize_all_asmprinters()
@@ -36,7 +40,7 @@ def new_target_machine():
     llvm.initialize_native_asmprinter()
     target = llvm.Target.from_default_triple()
     return target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
-                                        opt=3, reloc="pic", codemodel="default")
+                                        opt=3, reloc="static", codemodel="large")
 
 
 def run_pipeline(mod, tm, speed_level: int = SPEED_LEVEL) -> None:

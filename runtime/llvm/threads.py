@@ -514,7 +514,7 @@ def _runtime_object() -> bytes:
 
     here = Path(__file__).parent
     key = cache.make_key("thread-runtime", cache.graphc_version(), target_description(),
-                         *(hashlib.sha256((here / f).read_bytes()).hexdigest() for f in ("threads.py", "jit.py")))
+                         *(hashlib.sha256((here / f).read_bytes()).hexdigest() for f in ("threads.py", "jit.py", "compile_worker.py")))
     obj = cache.load(key)
     if obj is None:
         obj = new_target_machine().emit_object(optimize(runtime_module()))
