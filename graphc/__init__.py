@@ -39,6 +39,7 @@ from ._settings import (  # noqa: E402
 from ._tensor_rearrange import *  # noqa: F401,F403  (graphc.roll, repeat_interleave, tile)
 from ._tensor_scan import *  # noqa: F401,F403  (graphc.cumsum, cumprod, logcumsumexp)
 from ._tensor_select import *  # noqa: F401,F403  (graphc.gather, index_select, take, tril, diagonal, ...)
+from ._tensor_sort import *  # noqa: F401,F403  (graphc.sort, argsort, topk, median, searchsorted, ...)
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .bisect import bisect  # noqa: E402
 from .compile import compile  # noqa: A004  (graphc.compile, as torch.compile)

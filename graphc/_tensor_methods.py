@@ -26,6 +26,7 @@ from . import _tensor_reduce as R
 from . import _tensor_scan as SC
 from . import _tensor_select as SEL
 from . import _tensor_shape as S
+from . import _tensor_sort as SO
 from ._tensor_args import dtype_arg
 from .tensor import Tensor
 
@@ -178,7 +179,7 @@ greater greater_equal less less_equal not_equal logical_not logical_and logical_
 _FROM_REDUCE = """sum mean var std amax amin argmax argmin max min logsumexp softmax log_softmax norm all any
 count_nonzero prod"""
 _FROM_SHAPE = """reshape view view_as reshape_as flatten unflatten permute transpose swapaxes swapdims t unsqueeze squeeze
-expand expand_as broadcast_to repeat contiguous narrow split chunk unbind flip movedim masked_fill type_as clone
+expand expand_as broadcast_to repeat contiguous narrow select split chunk unbind flip movedim masked_fill type_as clone
 new_zeros new_ones new_empty new_full new_tensor"""
 _FROM_LINALG = "matmul mm bmm mv dot inner vdot outer ger"
 _FROM_INPLACE = """add_ sub_ mul_ div_ pow_ exp_ log_ neg_ abs_ relu_ sigmoid_ tanh_ sqrt_ rsqrt_ reciprocal_ sin_ cos_
@@ -187,10 +188,11 @@ floor_ ceil_ round_ trunc_ square_ log1p_ expm1_ remainder_ fmod_ uniform_ norma
 _FROM_SELECT = "gather index_select take scatter_add diagonal diag tril triu"
 _FROM_REARRANGE = "roll repeat_interleave tile"
 _FROM_SCAN = "cumsum cumprod logcumsumexp"
+_FROM_SORT = "sort argsort msort topk kthvalue median"
 
 METHODS: dict[str, object] = {}
 for _module, _names in ((M, _FROM_MATH), (R, _FROM_REDUCE), (S, _FROM_SHAPE), (L, _FROM_LINALG), (I, _FROM_INPLACE),
-                        (SEL, _FROM_SELECT), (RA, _FROM_REARRANGE), (SC, _FROM_SCAN)):
+                        (SEL, _FROM_SELECT), (RA, _FROM_REARRANGE), (SC, _FROM_SCAN), (SO, _FROM_SORT)):
     for _name in _names.split():
         METHODS[_name] = getattr(_module, _name)
 

@@ -16,7 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphc.ir.errors import DTypeError, GraphcTypeError, GraphcValueError, ShapeError
+from graphc.ir.errors import (
+    DTypeError,
+    GraphcIndexError,
+    GraphcTypeError,
+    GraphcValueError,
+    ShapeError,
+)
 
 from . import _dispatch
 from ._tensor_args import as_tensor, dtype_arg, numel_of, size_args, wrap_dim
@@ -231,6 +237,19 @@ def narrow(input, dim: int, start: int, length: int):
     if not 0 <= start <= n or length < 0 or start + length > n:
         raise ShapeError(f"start ({start}) + length ({length}) exceeds dimension size ({n}).", fix="stay inside the dim")
     return apply("slice", x, dim=d, start=int(start), stop=int(start + length), step=1)
+
+
+def select(input, dim: int, index: int):
+    """The slice at ``index`` along ``dim``, without that dim (``x.select(0, i)`` is ``x[i]``)."""
+    x = as_tensor(input)
+    if x.ndim == 0:
+        raise GraphcIndexError("select() cannot be applied to a 0-dim tensor.", fix="index a tensor with dims")
+    d = wrap_dim(dim, x.ndim)
+    n = x.shape[d]
+    if not -n <= index < n:
+        raise GraphcIndexError(f"select(): index {index} out of range for tensor of size {list(x.shape)} at dimension {d}",
+                               fix=f"use an index in [{-n}, {n - 1}]")
+    return squeeze(narrow(x, d, index % n, 1), d)
 
 
 def split(tensor, split_size_or_sections, dim: int = 0):

@@ -120,6 +120,7 @@ from ._tensor_shape import (
     narrow,
     permute,
     reshape,
+    select,
     split,
     squeeze,
     stack,
@@ -178,7 +179,7 @@ __all__ = [
     "all", "amax", "amin", "any", "argmax", "argmin", "count_nonzero", "log_softmax", "logsumexp", "max", "mean", "min",
     "norm", "prod", "softmax", "std", "std_mean", "sum", "var", "var_mean",
     # shape
-    "broadcast_to", "cat", "chunk", "clone", "concat", "concatenate", "flatten", "flip", "hstack", "movedim", "narrow",
+    "broadcast_to", "cat", "chunk", "clone", "concat", "concatenate", "flatten", "flip", "hstack", "movedim", "narrow", "select",
     "permute", "reshape", "split", "squeeze", "stack", "swapaxes", "swapdims", "t", "transpose", "unbind", "unflatten",
     "unsqueeze", "vstack",
     # linear algebra

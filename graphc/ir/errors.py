@@ -49,6 +49,11 @@ class GraphcIndexError(GraphcError, IndexError):
     """An index out of range."""
 
 
+class GraphcNotImplementedError(GraphcError, NotImplementedError):
+    """A mode or input kind PyTorch does not implement either (``F.interpolate`` of 3-D input in
+    ``'bilinear'`` mode), or one graphc does not provide (PyTorch raises NotImplementedError)."""
+
+
 class AutogradError(GraphcError, RuntimeError):
     """Misuse of autograd: backward through a freed graph, a tensor modified after it was saved."""
 

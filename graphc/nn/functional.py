@@ -51,6 +51,13 @@ from .functional_conv import (
     max_pool2d,
 )
 from .functional_distance import cosine_similarity, normalize, pairwise_distance
+from .functional_dropout import (
+    alpha_dropout,
+    dropout1d,
+    dropout2d,
+    dropout3d,
+    feature_alpha_dropout,
+)
 from .functional_loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -68,7 +75,22 @@ from .functional_loss_margin import (
     soft_margin_loss,
     triplet_margin_loss,
 )
-from .functional_norm import batch_norm, group_norm, layer_norm
+from .functional_norm import (
+    batch_norm,
+    group_norm,
+    instance_norm,
+    layer_norm,
+    local_response_norm,
+    rms_norm,
+)
+from .functional_pool import (
+    adaptive_avg_pool1d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    max_pool1d,
+)
+from .functional_resample import interpolate, pixel_shuffle, pixel_unshuffle
 
 __all__ = [
     "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits",
@@ -80,4 +102,7 @@ __all__ = [
     "multi_head_attention_forward", "scaled_dot_product_attention",
     "cosine_similarity", "normalize", "pairwise_distance", "huber_loss", "kl_div", "poisson_nll_loss",
     "gaussian_nll_loss", "margin_ranking_loss", "triplet_margin_loss", "cosine_embedding_loss", "soft_margin_loss",
+    "rms_norm", "instance_norm", "local_response_norm", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
+    "feature_alpha_dropout", "interpolate", "pixel_shuffle", "pixel_unshuffle", "max_pool1d", "avg_pool1d",
+    "adaptive_avg_pool1d", "adaptive_max_pool1d", "adaptive_max_pool2d",
 ]
