@@ -36,6 +36,7 @@ from ._settings import (  # noqa: E402
     set_printoptions,
     use_deterministic_algorithms,
 )
+from ._tensor_dynamic import *  # noqa: F401,F403  (graphc.nonzero, masked_select, unique, bincount: eager only)
 from ._tensor_rearrange import *  # noqa: F401,F403  (graphc.roll, repeat_interleave, tile)
 from ._tensor_scan import *  # noqa: F401,F403  (graphc.cumsum, cumprod, logcumsumexp)
 from ._tensor_select import *  # noqa: F401,F403  (graphc.gather, index_select, take, tril, diagonal, ...)

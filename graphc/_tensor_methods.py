@@ -18,6 +18,7 @@ from graphc.ir import dtypes as D
 from graphc.ir.errors import DTypeError, GraphcTypeError
 
 from . import _dispatch
+from . import _tensor_dynamic as DY
 from . import _tensor_inplace as I
 from . import _tensor_linalg as L
 from . import _tensor_math as M
@@ -189,10 +190,11 @@ _FROM_SELECT = "gather index_select take scatter_add diagonal diag tril triu"
 _FROM_REARRANGE = "roll repeat_interleave tile"
 _FROM_SCAN = "cumsum cumprod logcumsumexp"
 _FROM_SORT = "sort argsort msort topk kthvalue median"
+_FROM_DYNAMIC = "nonzero argwhere masked_select unique bincount"
 
 METHODS: dict[str, object] = {}
 for _module, _names in ((M, _FROM_MATH), (R, _FROM_REDUCE), (S, _FROM_SHAPE), (L, _FROM_LINALG), (I, _FROM_INPLACE),
-                        (SEL, _FROM_SELECT), (RA, _FROM_REARRANGE), (SC, _FROM_SCAN), (SO, _FROM_SORT)):
+                        (SEL, _FROM_SELECT), (RA, _FROM_REARRANGE), (SC, _FROM_SCAN), (SO, _FROM_SORT), (DY, _FROM_DYNAMIC)):
     for _name in _names.split():
         METHODS[_name] = getattr(_module, _name)
 
