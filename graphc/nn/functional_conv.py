@@ -236,8 +236,9 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     return P.squeeze(out, 0) if unbatched else out
 
 
-def _adaptive_mean(x, dim: int, out_size: int):
-    """Average ``x`` along ``dim`` into ``out_size`` bins with PyTorch's start/end rule."""
+def adaptive_bins(x, dim: int, out_size: int, reduce):
+    """``reduce(part, dims, keepdim=True)`` of ``x`` along ``dim`` over ``out_size`` bins with
+    PyTorch's start/end rule (bins may overlap when the size does not divide)."""
     size = x.shape[dim]
     if out_size == size:
         return x
@@ -245,8 +246,13 @@ def _adaptive_mean(x, dim: int, out_size: int):
     for i in range(out_size):
         start = (i * size) // out_size
         end = -((-(i + 1) * size) // out_size)  # ceil((i + 1) * size / out_size)
-        parts.append(P.mean(P.slice_(x, dim, start, end), (dim,), keepdim=True))
+        parts.append(reduce(P.slice_(x, dim, start, end), (dim,), keepdim=True))
     return P.concat(parts, dim)
+
+
+def _adaptive_mean(x, dim: int, out_size: int):
+    """Average ``x`` along ``dim`` into ``out_size`` bins."""
+    return adaptive_bins(x, dim, out_size, P.mean)
 
 
 def adaptive_avg_pool2d(input, output_size):

@@ -19,7 +19,7 @@ from __future__ import annotations
 from graphc.ir.errors import GraphcValueError, ShapeError
 
 from . import _prims as P
-from .functional_conv import _single, adaptive_avg_pool2d
+from .functional_conv import _single, adaptive_avg_pool2d, adaptive_bins
 
 
 def _as_2d(input, name: str, message: str):
@@ -115,16 +115,8 @@ def adaptive_avg_pool1d(input, output_size):
 
 
 def _adaptive_max(x, dim: int, out_size: int):
-    """Max of ``x`` along ``dim`` over ``out_size`` bins with PyTorch's start/end rule."""
-    size = x.shape[dim]
-    if out_size == size:
-        return x
-    parts = []
-    for i in range(out_size):
-        start = (i * size) // out_size
-        end = -((-(i + 1) * size) // out_size)  # ceil((i + 1) * size / out_size)
-        parts.append(P.amax(P.slice_(x, dim, start, end), (dim,), keepdim=True))
-    return P.concat(parts, dim)
+    """Max of ``x`` along ``dim`` over ``out_size`` bins."""
+    return adaptive_bins(x, dim, out_size, P.amax)
 
 
 def adaptive_max_pool2d(input, output_size, return_indices: bool = False):

@@ -12,8 +12,10 @@ from . import functional as F
 from .module import Module
 
 
-class MaxPool2d(Module):
-    """2-D max pooling over (N, C, H, W) input; ``stride`` defaults to ``kernel_size``."""
+class _MaxPoolNd(Module):
+    """Max pooling; ``stride`` defaults to ``kernel_size``. Subclasses name the functional."""
+
+    pool = None  # F.max_pool1d or F.max_pool2d
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
                  ceil_mode: bool = False):
@@ -26,12 +28,18 @@ class MaxPool2d(Module):
         self.ceil_mode = ceil_mode
 
     def forward(self, input):
-        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation,
-                            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
+        return type(self).pool(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                               ceil_mode=self.ceil_mode, return_indices=self.return_indices)
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class MaxPool2d(_MaxPoolNd):
+    """2-D max pooling over (N, C, H, W) input; ``stride`` defaults to ``kernel_size``."""
+
+    pool = staticmethod(F.max_pool2d)
 
 
 class AvgPool2d(Module):
@@ -98,30 +106,14 @@ class AdaptiveAvgPool1d(AdaptiveAvgPool2d):
         return F.adaptive_avg_pool1d(input, self.output_size)
 
 
-class MaxPool1d(Module):
+class MaxPool1d(_MaxPoolNd):
     """1-D max pooling over (N, C, L) or (C, L) input; ``stride`` defaults to ``kernel_size``.
 
         >>> nn.MaxPool1d(3, stride=2)(graphc.randn(20, 16, 50)).shape
         graphc.Size([20, 16, 24])
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
-                 ceil_mode: bool = False):
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
-        self.dilation = dilation
-        self.return_indices = return_indices
-        self.ceil_mode = ceil_mode
-
-    def forward(self, input):
-        return F.max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation,
-                            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
-
-    def extra_repr(self) -> str:
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+    pool = staticmethod(F.max_pool1d)
 
 
 def _single_tuple(v) -> tuple:

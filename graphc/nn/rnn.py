@@ -163,7 +163,8 @@ class RNNBase(Module):
         return f"{type(self).__name__}: Expected input to be 2D or 3D, got {ndim}D instead"
 
     def _step(self, gx, state, w):
-        raise NotImplementedError
+        """One time step of the cell (RNN, LSTM and GRU each define it)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define its cell step (_step)")
 
     # ------------------------------------------------------------------ forward
     def forward(self, input, hx=None):

@@ -372,7 +372,24 @@ class CosineAnnealingLR(LRScheduler):
                 for base in self.base_lrs]
 
 
-class SequentialLR(LRScheduler):
+class _NestedState:
+    """State dicts of schedulers made of schedulers (SequentialLR, ChainedScheduler): their own
+    attributes, with the children's state dicts in ``_schedulers``."""
+
+    def state_dict(self) -> dict:
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        state_dict = dict(state_dict)
+        schedulers = state_dict.pop("_schedulers")
+        self.__dict__.update(state_dict)
+        for s, sd in zip(self._schedulers, schedulers, strict=True):
+            s.load_state_dict(sd)
+
+
+class SequentialLR(_NestedState, LRScheduler):
     """Run ``schedulers`` one after another, switching at the ``milestones`` epochs."""
 
     def __init__(self, optimizer: Optimizer, schedulers: list, milestones: list, last_epoch: int = -1):
@@ -426,17 +443,6 @@ class SequentialLR(LRScheduler):
             scheduler.step()
         self._last_lr = scheduler.get_last_lr()
 
-    def state_dict(self) -> dict:
-        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
-        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        state_dict = dict(state_dict)
-        schedulers = state_dict.pop("_schedulers")
-        self.__dict__.update(state_dict)
-        for s, sd in zip(self._schedulers, schedulers, strict=True):
-            s.load_state_dict(sd)
 
 
 from .cyclic_lr import CosineAnnealingWarmRestarts, CyclicLR  # noqa: E402  (build on LRScheduler above)

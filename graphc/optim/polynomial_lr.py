@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from graphc.ir.errors import GraphcTypeError, GraphcValueError
 
-from .lr_scheduler import LRScheduler, param_groups_val_list
+from .lr_scheduler import LRScheduler, _NestedState, param_groups_val_list
 
 __all__ = ["PolynomialLR", "ChainedScheduler"]
 
@@ -43,7 +43,7 @@ class PolynomialLR(LRScheduler):
         return [base * (1.0 - done) ** self.power for base in self.base_lrs]
 
 
-class ChainedScheduler(LRScheduler):
+class ChainedScheduler(_NestedState, LRScheduler):
     """Step several chainable schedulers of one optimizer at once (their factors multiply)."""
 
     def __init__(self, schedulers, optimizer=None):
@@ -76,15 +76,3 @@ class ChainedScheduler(LRScheduler):
         for s in self._schedulers:
             s.step()
         self._last_lr = param_groups_val_list(self._schedulers[-1].optimizer, "lr")
-
-    def state_dict(self) -> dict:
-        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
-        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        state_dict = dict(state_dict)
-        schedulers = state_dict.pop("_schedulers")
-        self.__dict__.update(state_dict)
-        for s, sd in zip(self._schedulers, schedulers, strict=True):
-            s.load_state_dict(sd)
